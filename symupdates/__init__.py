@@ -1,0 +1,57 @@
+"""Symbolic update expressions for gradient-based training with PyTensor.
+
+Drop-in replacements for ``pymc.variational.updates`` and ``lasagne.updates``,
+built from composable transforms (in the spirit of optax), so that every
+option works with every optimizer.
+"""
+
+from symupdates._checks import InputError
+from symupdates.adaptive import (
+    scale_by_adadelta,
+    scale_by_adagrad,
+    scale_by_adagrad_window,
+    scale_by_adam,
+    scale_by_adamax,
+    scale_by_rms,
+)
+from symupdates.clipping import (
+    clip_by_norm,
+    clip_by_value,
+    clip_global_norm,
+    clip_weights,
+    norm_constraint,
+    total_norm_constraint,
+)
+from symupdates.core import BuildContext, Transform, chain, identity
+from symupdates.gradients import get_or_compute_grads
+from symupdates.guards import multi_precision, skip_nonfinite
+from symupdates.linear import add_decayed_weights, scale, scale_by_learning_rate
+from symupdates.momentum import apply_momentum, apply_nesterov_momentum, trace
+from symupdates.optimizers import (
+    adadelta,
+    adagrad,
+    adagrad_window,
+    adam,
+    adamax,
+    amsgrad,
+    momentum,
+    nesterov_momentum,
+    rmsprop,
+    sgd,
+)
+from symupdates.options import available, get
+from symupdates.state import Updates
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "InputError", "Updates", "Transform", "BuildContext", "chain", "identity",
+    "get_or_compute_grads", "get", "available",
+    "sgd", "momentum", "nesterov_momentum", "adagrad", "adagrad_window", "rmsprop",
+    "adadelta", "adam", "adamax", "amsgrad",
+    "apply_momentum", "apply_nesterov_momentum", "norm_constraint", "total_norm_constraint",
+    "scale_by_adam", "scale_by_adamax", "scale_by_rms", "scale_by_adagrad",
+    "scale_by_adagrad_window", "scale_by_adadelta", "trace", "scale", "scale_by_learning_rate",
+    "add_decayed_weights", "clip_by_value", "clip_by_norm", "clip_global_norm", "clip_weights",
+    "skip_nonfinite", "multi_precision",
+]

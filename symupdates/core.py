@@ -1,0 +1,341 @@
+"""The algebra every optimizer is built from.
+
+A :class:`Transform` maps one expression per parameter (at first the
+gradients) to new expressions of the same shape and dtype, creating whatever
+state it needs through a :class:`BuildContext`. Transforms compose with
+:func:`chain`. Applying a transform to ``(loss_or_grads, params)`` runs the
+data path once, in this order:
+
+1. gradients are computed (or checked) per parameter;
+2. the transforms run in chain order, turning gradients into steps ``u``;
+3. each parameter becomes ``p - u``, then parameter constraints apply
+   (:func:`symupdates.clip_weights`);
+4. guards apply to the whole update set (:func:`symupdates.skip_nonfinite`).
+
+Steps keep the sign of a gradient: a transform receives and returns descent
+directions, and the parameter moves *against* them. Gradients and steps are
+kept as their own expressions, never encoded in a parameter and read back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import OrderedDict
+from collections.abc import Callable
+
+import numpy as np
+import pytensor
+import pytensor.tensor as pt
+from pytensor.graph.basic import Variable
+
+from symupdates._checks import InputError, constant_value, is_schedule
+from symupdates.gradients import check_params, get_or_compute_grads
+from symupdates.state import StateEntry, Updates
+
+__all__ = ["Transform", "BuildContext", "chain", "apply", "identity", "scalar_dtype"]
+
+
+def scalar_dtype(dtype: str) -> str:
+    """The dtype scalar coefficients are computed in for parameters of ``dtype``.
+
+    float16 has too few bits for step counts and bias corrections, so they are
+    computed in float32 and the result rounded once; other dtypes use their own.
+    """
+    return "float32" if dtype == "float16" else dtype
+
+
+def _unique_names(params) -> list[str]:
+    """Parameter names for state naming: unnamed ones get ``param{i}``, repeats ``#k``."""
+    names, seen = [], {}
+    for i, p in enumerate(params):
+        base = p.name or f"param{i}"
+        k = seen.get(base, 0)
+        seen[base] = k + 1
+        names.append(base if k == 0 else f"{base}#{k}")
+    return names
+
+
+class BuildContext:
+    """Everything one application of a transform shares: parameters, state, step.
+
+    Transforms receive it in :meth:`Transform.build`. It creates state
+    variables (named ``{param}.{transform}.{role}``), records their updates,
+    owns the single int64 step counter, and turns hyper-parameters (numbers,
+    symbolic scalars or schedules) into scalars of the right dtype.
+    """
+
+    def __init__(self, params, grads, name: str):
+        self.params = list(params)
+        #: What the steps apply to: the parameters, or their float32 master copies.
+        self.targets = list(params)
+        self.grads = list(grads)
+        self.name = name
+        self.param_names = _unique_names(self.params)
+        self.constraints: list[Callable] = []
+        self.guard_nonfinite = False
+        self._entries: list[StateEntry] = []
+        self._updates: OrderedDict = OrderedDict()
+        self._step = None
+        self._labels: dict[str, int] = {}
+        self._label_stack: list[str] = []
+        self._hyper_cache: dict = {}
+        self._masters: dict[int, Variable] = {}
+
+    # -- naming and running -------------------------------------------------
+    @property
+    def label(self) -> str:
+        return self._label_stack[-1] if self._label_stack else self.name
+
+    def run(self, transform: Transform, updates: list) -> list:
+        """Build ``transform`` on ``updates`` under a unique label; check its output."""
+        if not transform.labelled:
+            out = list(transform.build(self, list(updates)))
+        else:
+            k = self._labels.get(transform.name, 0)
+            self._labels[transform.name] = k + 1
+            self._label_stack.append(transform.name if k == 0 else f"{transform.name}{k}")
+            try:
+                out = list(transform.build(self, list(updates)))
+            finally:
+                self._label_stack.pop()
+        if len(out) != len(self.targets):
+            raise InputError(f"transform {transform.name!r} returned {len(out)} updates for {len(self.targets)} parameters.")
+        return [self.as_target_type(i, u) for i, u in enumerate(out)]
+
+    def as_target_type(self, i: int, expr) -> Variable:
+        """``expr`` with exactly the type (dtype and static shape) of target ``i``."""
+        target = self.targets[i]
+        expr = pt.as_tensor_variable(expr)
+        if expr.dtype != target.dtype:
+            expr = pt.cast(expr, target.dtype)
+        if expr.type != target.type:
+            expr = target.type.filter_variable(pt.specify_shape(expr, target.type.shape))
+        return expr
+
+    # -- state ----------------------------------------------------------------
+    def _register(self, var, init: Callable[[], np.ndarray]):
+        self._entries.append(StateEntry(var, init))
+        return var
+
+    def state(self, i: int, role: str, fill: float = 0.0, suffix: tuple = ()) -> Variable:
+        """A new state tensor for target ``i``, filled with ``fill``.
+
+        It takes the target's dtype and full static type; ``suffix`` appends
+        axes (e.g. a window). Its update must be given with :meth:`set`.
+        """
+        target = self.targets[i]
+        value = target.get_value(borrow=True)
+        shape, dtype = value.shape + tuple(suffix), value.dtype
+        static = tuple(target.type.shape) + tuple(suffix)
+        var = pytensor.shared(
+            np.full(shape, fill, dtype=dtype), name=f"{self.param_names[i]}.{self.label}.{role}", shape=static
+        )
+        return self._register(var, lambda: np.full(shape, fill, dtype=dtype))
+
+    def scalar_state(self, role: str, value, dtype: str) -> Variable:
+        """A new scalar state variable shared by all parameters."""
+        init = np.asarray(value, dtype=dtype)
+        var = pytensor.shared(init.copy(), name=f"{self.label}.{role}")
+        return self._register(var, lambda: init.copy())
+
+    def set(self, var: Variable, expr) -> None:
+        """Record the new value of state variable ``var`` for this step."""
+        expr = pt.as_tensor_variable(expr)
+        if expr.dtype != var.dtype:
+            expr = pt.cast(expr, var.dtype)
+        if expr.type != var.type:
+            expr = var.type.filter_variable(pt.specify_shape(expr, var.type.shape))
+        self._updates[var] = expr
+
+    # -- step counter and hyper-parameters ----------------------------------------
+    @property
+    def step(self) -> Variable:
+        """The int64 counter of completed steps: 0 during the first update."""
+        if self._step is None:
+            self._step = pytensor.shared(np.int64(0), name=f"{self.name}.step")
+            self._register(self._step, lambda: np.int64(0))
+        return self._step
+
+    def count(self, dtype: str) -> Variable:
+        """The 1-based number ``t`` of the step being built, as a ``dtype`` scalar."""
+        key = ("count", dtype)
+        if key not in self._hyper_cache:
+            self._hyper_cache[key] = pt.cast(self.step + 1, dtype)
+        return self._hyper_cache[key]
+
+    def hyper(self, value, dtype: str) -> Variable:
+        """A hyper-parameter as a scalar of ``dtype``; a schedule is read at :attr:`step`."""
+        key = (id(value), dtype)
+        if key in self._hyper_cache:
+            return self._hyper_cache[key][1]
+        raw = value
+        if is_schedule(value):
+            value = self.schedule_value(value)
+        if isinstance(value, Variable):
+            out = value if value.dtype == dtype else pt.cast(value, dtype)
+        else:
+            number = constant_value(value)
+            if number is None:
+                raise InputError(f"cannot use {value!r} as a hyper-parameter.")
+            out = pt.constant(np.asarray(number, dtype=dtype))
+        self._hyper_cache[key] = (raw, out)  # keep ``raw`` alive so its id stays unique
+        return out
+
+    def one_minus(self, value, dtype: str) -> Variable:
+        """``1 - value`` as a ``dtype`` scalar, rounded once when ``value`` is a constant."""
+        number = None if is_schedule(value) else constant_value(value)
+        if number is not None:
+            return pt.constant(np.asarray(1.0 - number, dtype=dtype))
+        return 1 - self.hyper(value, dtype)
+
+    def schedule_value(self, schedule) -> Variable:
+        """``schedule(step)`` as a symbolic scalar, built once per schedule."""
+        key = ("schedule", id(schedule))
+        if key not in self._hyper_cache:
+            value = pt.as_tensor_variable(schedule(self.step))
+            if value.ndim != 0:
+                raise InputError(f"schedule {schedule!r} returned a {value.type}; a schedule must return a scalar.")
+            self._hyper_cache[key] = value
+            self._hyper_cache[("keep", id(schedule))] = schedule
+        return self._hyper_cache[key]
+
+    # -- multi-precision ----------------------------------------------------
+    def use_master_copies(self, updates: list) -> list:
+        """Make float32 master copies of float16 targets; return ``updates`` in float32."""
+        if self._entries or self._updates:
+            raise InputError("multi_precision must wrap the whole transform chain (it must come first).")
+        out = list(updates)
+        for i, p in enumerate(self.params):
+            if p.dtype != "float16":
+                continue
+            init = lambda p=p: p.get_value().astype("float32")  # noqa: E731
+            master = pytensor.shared(init(), name=f"{self.param_names[i]}.master", shape=p.type.shape)
+            self._register(master, init)
+            self._masters[i] = master
+            self.targets[i] = master
+            out[i] = pt.cast(out[i], "float32")
+        return out
+
+    # -- finishing ------------------------------------------------------------
+    def finalize(self, steps: list) -> Updates:
+        """Apply the steps, constraints and guards; return the ordered updates."""
+        new_values = []
+        for i, (target, step) in enumerate(zip(self.targets, steps)):
+            value = target - step
+            for constraint in self.constraints:
+                value = constraint(self, i, value)
+            new_values.append(self.as_target_type(i, value))
+        updates = OrderedDict()
+        for i, (param, value) in enumerate(zip(self.params, new_values)):
+            if i in self._masters:
+                updates[self._masters[i]] = value
+                value = pt.cast(value, param.dtype)
+            updates[param] = value
+        for entry in self._entries:
+            if entry.var in self._updates and entry.var not in updates:
+                updates[entry.var] = self._updates[entry.var]
+        if self._step is not None:
+            updates[self._step] = self._step + 1
+        if self.guard_nonfinite:
+            updates = self._guard(updates, new_values)
+        return Updates(updates, params=self.params, entries=self._entries)
+
+    def _guard(self, updates: OrderedDict, new_values: list) -> OrderedDict:
+        finite = [pt.all(pt.isfinite(g)) for g in self.grads] + [pt.all(pt.isfinite(v)) for v in new_values]
+        ok = pt.and_(*finite) if len(finite) > 1 else finite[0]
+        guarded = OrderedDict((var, pt.switch(ok, new, var)) for var, new in updates.items())
+        skipped = pytensor.shared(np.int64(0), name=f"{self.name}.skipped")
+        self._register(skipped, lambda: np.int64(0))
+        guarded[skipped] = skipped + pt.switch(ok, 0, 1).astype("int64")
+        return guarded
+
+
+class Transform:
+    """A gradient transformation: one expression per parameter in, one out.
+
+    Subclasses implement :meth:`build`. A transform is itself an optimizer
+    factory: ``transform(loss_or_grads, params)`` returns the updates
+    (an :class:`~symupdates.state.Updates` ordered dict) and every call creates
+    fresh state.
+    """
+
+    name = "transform"
+    #: Whether the transform names its own state (chains and wrappers do not).
+    labelled = True
+
+    def build(self, ctx: BuildContext, updates: list) -> list:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __call__(self, loss_or_grads=None, params=None):
+        if loss_or_grads is None and params is None:
+            return self
+        return apply(self, loss_or_grads, params)
+
+
+def apply(transform: Transform, loss_or_grads, params) -> Updates:
+    """Run the data path of :mod:`symupdates.core` and return the updates."""
+    if loss_or_grads is None or params is None:
+        raise ValueError("Please provide both `loss_or_grads` and `params` to get updates.")
+    params = check_params(params)
+    grads = get_or_compute_grads(loss_or_grads, params)
+    ctx = BuildContext(params, grads, transform.name)
+    steps = ctx.run(transform, grads)
+    return ctx.finalize(steps)
+
+
+@dataclasses.dataclass(frozen=True)
+class Chain(Transform):
+    """Transforms applied one after the other; see :func:`chain`."""
+
+    transforms: tuple
+    name: str = "chain"
+    labelled = False
+
+    def build(self, ctx, updates):
+        for t in self.transforms:
+            updates = ctx.run(t, updates)
+        return updates
+
+
+def chain(*transforms: Transform, name: str = "chain") -> Transform:
+    """Compose transforms left to right.
+
+    ``chain(a, b)(loss, params)`` feeds the gradients to ``a``, its output to
+    ``b``, and moves each parameter by minus the result. ``None`` entries are
+    skipped, so optional pieces can be written inline.
+
+    Examples
+    --------
+    >>> import numpy as np, pytensor
+    >>> import symupdates as su
+    >>> w = pytensor.shared(np.ones(3), name="w")
+    >>> opt = su.chain(su.clip_global_norm(1.0), su.scale_by_adam(), su.scale_by_learning_rate(1e-3))
+    >>> updates = opt((w ** 2).sum(), [w])
+    >>> [v.name for v in updates]
+    ['w', 'w.adam.m', 'w.adam.v', 'chain.step']
+    """
+    parts = []
+    for t in transforms:
+        if t is None:
+            continue
+        if not isinstance(t, Transform):
+            raise InputError(f"chain() takes transforms, got {t!r}.")
+        parts.extend(t.transforms if isinstance(t, Chain) and t.name == "chain" else [t])
+    if len(parts) == 1 and name == "chain":
+        return parts[0]
+    return Chain(tuple(parts), name)
+
+
+@dataclasses.dataclass(frozen=True)
+class Identity(Transform):
+    """Pass updates through unchanged."""
+
+    name = "identity"
+
+    def build(self, ctx, updates):
+        return updates
+
+
+def identity() -> Transform:
+    """The transform that changes nothing: plain gradient descent before scaling."""
+    return Identity()

@@ -1,0 +1,415 @@
+"""Named optimizers: short recipes over the transforms, with PyMC's and Lasagne's signatures.
+
+Each function below only says *what* the optimizer is; the math lives in
+:mod:`symupdates.adaptive` and :mod:`symupdates.momentum`, and the common
+options (weight decay, clipping, guards, ...) are added by
+:func:`symupdates.options.assemble`.
+"""
+
+from __future__ import annotations
+
+from symupdates._checks import check_nonnegative, constant_value, is_schedule
+from symupdates.adaptive import (
+    scale_by_adadelta,
+    scale_by_adagrad,
+    scale_by_adagrad_window,
+    scale_by_adam,
+    scale_by_adamax,
+    scale_by_rms,
+)
+from symupdates.core import identity
+from symupdates.momentum import trace
+from symupdates.options import Recipe, optimizer
+
+__all__ = [
+    "sgd",
+    "momentum",
+    "nesterov_momentum",
+    "adagrad",
+    "adagrad_window",
+    "rmsprop",
+    "adadelta",
+    "adam",
+    "adamax",
+    "amsgrad",
+]
+
+
+def _is_zero(value) -> bool:
+    return constant_value(value) == 0.0 and not is_schedule(value)
+
+
+@optimizer
+def sgd(learning_rate=1e-3, *, momentum=0.0, dampening=0.0, nesterov=False):
+    r"""Stochastic gradient descent, optionally with torch.optim.SGD's momentum.
+
+    .. math::
+
+        b_t &= \mu\, b_{t-1} + (1-d)\, g_t \quad (b_1 = g_1), \qquad
+        u_t = b_t \;\text{or, with nesterov,}\; g_t + \mu\, b_t \\
+        p_t &= p_{t-1} - \eta\, u_t
+
+    With ``momentum=0`` (the default) this is :math:`p_t = p_{t-1} - \eta g_t`,
+    PyMC's and Lasagne's ``sgd``.
+
+    Parameters
+    ----------
+    loss_or_grads : scalar TensorVariable or list of TensorVariable, optional
+        The loss, or one gradient per parameter.
+    params : list of shared variables, optional
+        The parameters to update.
+    learning_rate : float, symbolic scalar or schedule, default 1e-3
+        :math:`\eta`.
+    momentum : float, default 0
+        :math:`\mu` (torch semantics: the buffer holds gradients).
+    dampening : float, default 0
+        :math:`d`.
+    nesterov : bool, default False
+        Nesterov momentum.
+
+    Returns
+    -------
+    Updates or functools.partial
+        The updates, or an optimizer factory when called without ``loss_or_grads`` and ``params``.
+
+    Notes
+    -----
+    Oracle: ``torch.optim.SGD`` (2.13).
+    """
+    direction = identity() if _is_zero(momentum) else trace(momentum, nesterov=nesterov, dampening=dampening)
+    return Recipe(direction, learning_rate)
+
+
+@optimizer
+def momentum(learning_rate=1e-3, momentum=0.9):
+    r"""SGD with classical momentum, as PyMC's and Lasagne's ``momentum``.
+
+    .. math::
+
+        v_t = \mu\, v_{t-1} - \eta\, g_t, \qquad p_t = p_{t-1} + v_t
+
+    The velocity holds *steps* (learning rate included), so a changing learning
+    rate does not rescale past momentum.
+
+    Parameters
+    ----------
+    loss_or_grads, params
+        As :func:`sgd`.
+    learning_rate : float, symbolic scalar or schedule, default 1e-3
+        :math:`\eta`.
+    momentum : float or symbolic scalar, default 0.9
+        :math:`\mu \in [0, 1)`.
+
+    Returns
+    -------
+    Updates or functools.partial
+
+    References
+    ----------
+    .. [1] Polyak, B. T. (1964). Some methods of speeding up the convergence of iteration methods.
+    """
+    return Recipe(identity(), learning_rate, after=trace(momentum))
+
+
+@optimizer
+def nesterov_momentum(learning_rate=1e-3, momentum=0.9):
+    r"""SGD with Nesterov momentum, as PyMC's and Lasagne's ``nesterov_momentum``.
+
+    .. math::
+
+        v_t = \mu\, v_{t-1} - \eta\, g_t, \qquad p_t = p_{t-1} + \mu\, v_t - \eta\, g_t
+
+    Parameters
+    ----------
+    loss_or_grads, params
+        As :func:`sgd`.
+    learning_rate : float, symbolic scalar or schedule, default 1e-3
+    momentum : float or symbolic scalar, default 0.9
+
+    Returns
+    -------
+    Updates or functools.partial
+
+    References
+    ----------
+    .. [1] Sutskever, I., Martens, J., Dahl, G. & Hinton, G. (2013). On the importance of
+       initialization and momentum in deep learning. ICML.
+    """
+    return Recipe(identity(), learning_rate, after=trace(momentum, nesterov=True))
+
+
+def _inverse_time_decay(learning_rate, decay):
+    """torch's Adagrad ``lr_decay``: :math:`\\eta_k = \\eta / (1 + k\\,\\delta)` at 0-based step ``k``."""
+
+    def schedule(step):
+        base = learning_rate(step) if is_schedule(learning_rate) else learning_rate
+        return base / (1 + step * decay)
+
+    return schedule
+
+
+@optimizer
+def adagrad(learning_rate=1.0, epsilon=1e-6, *, lr_decay=0.0, initial_accumulator_value=0.0, eps_inside_sqrt=True):
+    r"""Adagrad (Duchi et al., 2011), as PyMC's and Lasagne's ``adagrad``.
+
+    .. math::
+
+        s_t = s_{t-1} + g_t^2, \qquad
+        p_t = p_{t-1} - \frac{\eta_t\, g_t}{\sqrt{s_t+\epsilon}}, \qquad
+        \eta_t = \frac{\eta}{1 + (t-1)\,\delta}
+
+    Parameters
+    ----------
+    loss_or_grads, params
+        As :func:`sgd`.
+    learning_rate : float, symbolic scalar or schedule, default 1.0
+        :math:`\eta`.
+    epsilon : float, default 1e-6
+    lr_decay : float, default 0
+        :math:`\delta` (torch.optim.Adagrad).
+    initial_accumulator_value : float, default 0
+        :math:`s_0` (torch: 0, optax: 0.1).
+    eps_inside_sqrt : bool, default True
+        False gives torch's :math:`g/(\sqrt{s}+\epsilon)`.
+
+    Returns
+    -------
+    Updates or functools.partial
+
+    Notes
+    -----
+    Oracle: ``torch.optim.Adagrad`` (2.13) with ``eps_inside_sqrt=False``.
+
+    References
+    ----------
+    .. [1] Duchi, J., Hazan, E. & Singer, Y. (2011). Adaptive Subgradient Methods for Online
+       Learning and Stochastic Optimization. JMLR 12, 2121-2159.
+    """
+    check_nonnegative("lr_decay", lr_decay, schedulable=False)
+    rate = learning_rate if _is_zero(lr_decay) else _inverse_time_decay(learning_rate, lr_decay)
+    return Recipe(
+        scale_by_adagrad(epsilon, initial_accumulator_value=initial_accumulator_value, eps_inside_sqrt=eps_inside_sqrt),
+        rate,
+    )
+
+
+@optimizer
+def adagrad_window(learning_rate=0.001, epsilon=0.1, n_win=10, *, exclude_current=False):
+    r"""Adagrad over a window of the last ``n_win`` squared gradients: PyMC's default for ``pm.fit``.
+
+    .. math::
+
+        p_t = p_{t-1} - \frac{\eta\, g_t}{\sqrt{\sum_{k=t-n_{win}+1}^{t} g_k^2 + \epsilon}}
+
+    Parameters
+    ----------
+    loss_or_grads, params
+        As :func:`sgd`.
+    learning_rate : float, symbolic scalar or schedule, default 0.001
+    epsilon : float, default 0.1
+    n_win : int, default 10
+        Window length, >= 1.
+    exclude_current : bool, default False
+        Normalise by the window *before* :math:`g_t^2` (sum from :math:`t-n_{win}`
+        to :math:`t-1`), removing the bias of PyMC's form (PyMC issue 8444). The
+        default gives PyMC's numbers.
+
+    Returns
+    -------
+    Updates or functools.partial
+    """
+    return Recipe(scale_by_adagrad_window(epsilon, n_win, exclude_current=exclude_current), learning_rate)
+
+
+@optimizer
+def rmsprop(learning_rate=1.0, rho=0.9, epsilon=1e-6, *, centered=False, momentum=0.0, eps_inside_sqrt=True):
+    r"""RMSProp (Tieleman & Hinton, 2012), as PyMC's and Lasagne's ``rmsprop``; centered (Graves, 2013).
+
+    .. math::
+
+        s_t &= \rho\, s_{t-1} + (1-\rho)\, g_t^2, \qquad
+        \bar g_t = \rho\, \bar g_{t-1} + (1-\rho)\, g_t \;\text{(centered)} \\
+        v_t &= \mu\, v_{t-1} + \frac{\eta\, g_t}{\sqrt{s_t - \bar g_t^2 + \epsilon}}, \qquad
+        p_t = p_{t-1} - v_t
+
+    (:math:`\bar g_t^2` only when centered; :math:`v_t` is the step itself when
+    :math:`\mu = 0`.) Momentum acts on the learning-rate-scaled step, as MXNet's
+    ``gamma2`` in ``rmspropalex_update``.
+
+    Parameters
+    ----------
+    loss_or_grads, params
+        As :func:`sgd`.
+    learning_rate : float, symbolic scalar or schedule, default 1.0
+    rho : float, default 0.9
+        Squared-gradient decay (MXNet ``gamma1``, torch ``alpha``).
+    epsilon : float, default 1e-6
+    centered : bool, default False
+        Graves' centered RMSProp (MXNet ``centered=True``, torch ``centered``).
+    momentum : float, default 0
+        :math:`\mu` (MXNet ``gamma2``, torch ``momentum``).
+    eps_inside_sqrt : bool, default True
+        False gives torch's :math:`\sqrt{\cdot}+\epsilon`.
+
+    Returns
+    -------
+    Updates or functools.partial
+
+    Notes
+    -----
+    Oracle: ``torch.optim.RMSprop`` (2.13) with ``eps_inside_sqrt=False``; with
+    a constant learning rate torch's momentum (on the unscaled step) gives the
+    same numbers.
+
+    References
+    ----------
+    .. [1] Tieleman, T. & Hinton, G. (2012). Lecture 6.5 - rmsprop. COURSERA.
+    .. [2] Graves, A. (2013). Generating Sequences With Recurrent Neural Networks. arXiv:1308.0850.
+    """
+    return Recipe(
+        scale_by_rms(rho, epsilon, centered=centered, eps_inside_sqrt=eps_inside_sqrt),
+        learning_rate,
+        after=None if _is_zero(momentum) else trace(momentum),
+    )
+
+
+@optimizer
+def adadelta(learning_rate=1.0, rho=0.95, epsilon=1e-6):
+    r"""Adadelta (Zeiler, 2012), as PyMC's and Lasagne's ``adadelta``.
+
+    .. math::
+
+        s_t &= \rho\, s_{t-1} + (1-\rho)\, g_t^2 \\
+        u_t &= g_t\, \frac{\sqrt{\delta_{t-1}+\epsilon}}{\sqrt{s_t+\epsilon}}, \qquad
+        \delta_t = \rho\, \delta_{t-1} + (1-\rho)\, u_t^2 \\
+        p_t &= p_{t-1} - \eta\, u_t
+
+    The learning rate stays outside the accumulator :math:`\delta`. ``rho=0.95``
+    and ``epsilon=1e-6`` are the paper's suggestions; it has no learning rate
+    (keep 1.0).
+
+    Parameters
+    ----------
+    loss_or_grads, params
+        As :func:`sgd`.
+    learning_rate : float, symbolic scalar or schedule, default 1.0
+    rho : float, default 0.95
+    epsilon : float, default 1e-6
+
+    Returns
+    -------
+    Updates or functools.partial
+
+    Notes
+    -----
+    Oracles: ``torch.optim.Adadelta`` (2.13), ``optax.adadelta`` (0.2): same formula.
+
+    References
+    ----------
+    .. [1] Zeiler, M. D. (2012). ADADELTA: An Adaptive Learning Rate Method. arXiv:1212.5701.
+    """
+    return Recipe(scale_by_adadelta(rho, epsilon), learning_rate)
+
+
+@optimizer
+def adam(learning_rate=0.001, beta1=0.9, beta2=0.999, epsilon=1e-8, *, amsgrad=False, form="pymc"):
+    r"""Adam (Kingma & Ba, 2015), as PyMC's and Lasagne's ``adam``.
+
+    .. math::
+
+        m_t &= \beta_1 m_{t-1} + (1-\beta_1)\, g_t, \qquad v_t = \beta_2 v_{t-1} + (1-\beta_2)\, g_t^2 \\
+        p_t &= p_{t-1} - \eta\, \frac{\sqrt{1-\beta_2^t}}{1-\beta_1^t}\, \frac{m_t}{\sqrt{v_t}+\epsilon}
+
+    Parameters
+    ----------
+    loss_or_grads, params
+        As :func:`sgd`.
+    learning_rate : float, symbolic scalar or schedule, default 0.001
+    beta1 : float, default 0.9
+    beta2 : float, default 0.999
+    epsilon : float, default 1e-8
+    amsgrad : bool, default False
+        Use :math:`\max(\hat v_{t-1}, v_t)` (raw second moment) in the denominator.
+    form : {"pymc", "torch"}, default "pymc"
+        Where :math:`\epsilon` sits; "torch" gives
+        :math:`\eta\,\hat m_t/(\sqrt{\hat v_t}+\epsilon)` with bias-corrected moments.
+
+    Returns
+    -------
+    Updates or functools.partial
+
+    Notes
+    -----
+    Oracles: ``torch.optim.Adam`` (2.13) and ``optax.adam`` (0.2) with ``form="torch"``.
+
+    References
+    ----------
+    .. [1] Kingma, D. P. & Ba, J. (2015). Adam: A Method for Stochastic Optimization. ICLR.
+    """
+    return Recipe(scale_by_adam(beta1, beta2, epsilon, amsgrad=amsgrad, form=form), learning_rate)
+
+
+@optimizer
+def adamax(learning_rate=0.002, beta1=0.9, beta2=0.999, epsilon=1e-8, *, form="pymc"):
+    r"""Adamax (Kingma & Ba, 2015, section 7), as PyMC's and Lasagne's ``adamax``.
+
+    .. math::
+
+        m_t &= \beta_1 m_{t-1} + (1-\beta_1)\, g_t, \qquad u_t = \max(\beta_2 u_{t-1}, |g_t|) \\
+        p_t &= p_{t-1} - \frac{\eta}{1-\beta_1^t}\, \frac{m_t}{u_t+\epsilon}
+
+    Parameters
+    ----------
+    loss_or_grads, params
+        As :func:`sgd`.
+    learning_rate : float, symbolic scalar or schedule, default 0.002
+    beta1 : float, default 0.9
+    beta2 : float, default 0.999
+    epsilon : float, default 1e-8
+    form : {"pymc", "torch"}, default "pymc"
+        "torch" puts :math:`\epsilon` inside the maximum: :math:`u_t = \max(\beta_2 u_{t-1}, |g_t|+\epsilon)`.
+
+    Returns
+    -------
+    Updates or functools.partial
+
+    Notes
+    -----
+    Oracle: ``torch.optim.Adamax`` (2.13) with ``form="torch"``.
+
+    References
+    ----------
+    .. [1] Kingma, D. P. & Ba, J. (2015). Adam: A Method for Stochastic Optimization. ICLR.
+    """
+    return Recipe(scale_by_adamax(beta1, beta2, epsilon, form=form), learning_rate)
+
+
+@optimizer
+def amsgrad(learning_rate=0.001, beta1=0.9, beta2=0.999, epsilon=1e-8):
+    r"""AMSGrad (Reddi et al., 2018), as Lasagne's ``amsgrad``; the same as ``adam(amsgrad=True)``.
+
+    .. math::
+
+        \hat v_t &= \max(\hat v_{t-1}, v_t) \\
+        p_t &= p_{t-1} - \eta\, \frac{\sqrt{1-\beta_2^t}}{1-\beta_1^t}\, \frac{m_t}{\sqrt{\hat v_t}+\epsilon}
+
+    with :math:`m_t, v_t` as in :func:`adam`.
+
+    Parameters
+    ----------
+    loss_or_grads, params
+        As :func:`sgd`.
+    learning_rate : float, symbolic scalar or schedule, default 0.001
+    beta1 : float, default 0.9
+    beta2 : float, default 0.999
+    epsilon : float, default 1e-8
+
+    Returns
+    -------
+    Updates or functools.partial
+
+    References
+    ----------
+    .. [1] Reddi, S. J., Kale, S. & Kumar, S. (2018). On the Convergence of Adam and Beyond. ICLR.
+    """
+    return Recipe(scale_by_adam(beta1, beta2, epsilon, amsgrad=True), learning_rate)

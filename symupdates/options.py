@@ -1,0 +1,206 @@
+"""The options every named optimizer accepts, assembled in one documented order.
+
+A named optimizer is a *recipe*: the transform that turns gradients into a
+direction, its learning rate, and optionally a transform applied after the
+learning rate (Lasagne-style momentum). :func:`assemble` wraps a recipe with
+the common options, always in this order:
+
+1. ``maximize`` (negate the gradient), 2. ``rescale_grad``,
+3. ``clip_gradient`` (element-wise), 4. ``clip_norm`` (per tensor),
+5. ``clip_global_norm``, 6. ``weight_decay`` (coupled L2),
+7. the recipe's direction, 8. ``decoupled_weight_decay``,
+9. the learning rate times ``lr_mult``, 10. the recipe's post-learning-rate
+transform, 11. the parameter update ``p - u``, then ``clip_weights``,
+12. ``skip_nonfinite``, with ``multi_precision`` around everything.
+
+Options left at their defaults add nothing to the graph.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import inspect
+
+from symupdates._checks import InputError, constant_value, unknown_keyword
+from symupdates.clipping import clip_by_norm, clip_by_value, clip_global_norm, clip_weights
+from symupdates.core import Transform, chain
+from symupdates.guards import multi_precision, skip_nonfinite
+from symupdates.linear import add_decayed_weights, scale, scale_by_learning_rate
+
+__all__ = ["Recipe", "assemble", "optimizer", "get", "available", "COMMON_OPTIONS"]
+
+#: The common options and their defaults ("off").
+COMMON_OPTIONS = {
+    "weight_decay": 0.0,
+    "decoupled_weight_decay": 0.0,
+    "weight_decay_mask": None,
+    "wd_mult": None,
+    "lr_mult": None,
+    "rescale_grad": 1.0,
+    "clip_gradient": None,
+    "clip_norm": None,
+    "clip_global_norm": None,
+    "clip_weights": None,
+    "maximize": False,
+    "multi_precision": False,
+    "skip_nonfinite": False,
+}
+
+OPTIONS_DOC = """
+    Other Parameters
+    ----------------
+    weight_decay : float, symbolic scalar or schedule, default 0
+        Coupled L2 penalty: :math:`g \\leftarrow g + \\lambda p` before the algorithm
+        (torch ``weight_decay``, MXNet ``wd``).
+    decoupled_weight_decay : float, symbolic scalar or schedule, default 0
+        Decoupled decay: :math:`p \\leftarrow p - \\eta_t \\lambda p` with the learning
+        rate of the current step (AdamW).
+    weight_decay_mask : callable or dict, optional
+        Which parameters decay (callable(param) -> bool or {param or name: bool}).
+    wd_mult, lr_mult : callable or dict, optional
+        Per-parameter multipliers of the weight decay and the learning rate
+        ({param or name: factor} or callable(param) -> factor; MXNet).
+    rescale_grad : float, default 1
+        :math:`g \\leftarrow s\\,g` (MXNet).
+    clip_gradient : float, optional
+        Clip gradient elements to :math:`[-c, c]`; ``None`` or :math:`\\le 0` is off (MXNet).
+    clip_norm : float, optional
+        Rescale each gradient tensor to L2 norm at most this.
+    clip_global_norm : float, optional
+        Rescale all gradients together to joint L2 norm at most this (torch
+        ``clip_grad_norm_``, optax ``clip_by_global_norm``).
+    clip_weights : float, optional
+        Clip new parameter values to :math:`[-c, c]`; ``None`` or :math:`\\le 0` is off (MXNet).
+    maximize : bool, default False
+        Ascend instead of descend (torch).
+    multi_precision : bool, default False
+        float32 master copies and state for float16 parameters (MXNet).
+    skip_nonfinite : bool, default False
+        Skip (and count) a step whose gradients or results are not finite.
+
+    The options apply in the order listed in :mod:`symupdates.options`.
+"""
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    """What a named optimizer is: a direction, a learning rate, an optional post-rate transform."""
+
+    direction: Transform
+    learning_rate: object
+    after: Transform | None = None
+
+
+def _flag(name, value) -> bool:
+    if not isinstance(value, bool):
+        raise InputError(f"`{name}` must be True or False, got {value!r}.")
+    return value
+
+
+def _is_off(value, off) -> bool:
+    return value is None or (constant_value(value) is not None and constant_value(value) == off)
+
+
+def assemble(recipe: Recipe, name: str, **options) -> Transform:
+    """Wrap ``recipe`` with the common ``options`` in the documented order."""
+    opts = {**COMMON_OPTIONS, **options}
+    decay_args = {"mask": opts["weight_decay_mask"], "multipliers": opts["wd_mult"]}
+    transform = chain(
+        scale(-1.0) if _flag("maximize", opts["maximize"]) else None,
+        None if _is_off(opts["rescale_grad"], 1.0) else scale(opts["rescale_grad"]),
+        None if opts["clip_gradient"] is None else clip_by_value(opts["clip_gradient"]),
+        None if opts["clip_norm"] is None else clip_by_norm(opts["clip_norm"]),
+        None if opts["clip_global_norm"] is None else clip_global_norm(opts["clip_global_norm"]),
+        None if _is_off(opts["weight_decay"], 0.0) else add_decayed_weights(opts["weight_decay"], **decay_args),
+        recipe.direction,
+        None
+        if _is_off(opts["decoupled_weight_decay"], 0.0)
+        else add_decayed_weights(opts["decoupled_weight_decay"], **decay_args),
+        scale_by_learning_rate(recipe.learning_rate, multipliers=opts["lr_mult"]),
+        recipe.after,
+        None if opts["clip_weights"] is None else clip_weights(opts["clip_weights"]),
+        name=name,
+    )
+    if _flag("skip_nonfinite", opts["skip_nonfinite"]):
+        transform = skip_nonfinite(transform)
+    if _flag("multi_precision", opts["multi_precision"]):
+        transform = multi_precision(transform)
+    return transform
+
+
+_REGISTRY: dict = {}
+
+
+def optimizer(recipe_fn):
+    """Turn a recipe function into a named optimizer with the PyMC/Lasagne contract.
+
+    The result takes ``(loss_or_grads=None, params=None, *hyper, **options)``:
+    with both ``None`` it returns a :func:`functools.partial` carrying the
+    (validated) hyper-parameters; with exactly one ``None`` it raises
+    ``ValueError``; otherwise it returns the updates.
+    """
+    name = recipe_fn.__name__
+    recipe_sig = inspect.signature(recipe_fn)
+    P = inspect.Parameter
+    params = [P("loss_or_grads", P.POSITIONAL_OR_KEYWORD, default=None), P("params", P.POSITIONAL_OR_KEYWORD, default=None)]
+    params += list(recipe_sig.parameters.values())
+    params += [P(k, P.KEYWORD_ONLY, default=v) for k, v in COMMON_OPTIONS.items()]
+    signature = inspect.Signature(params)
+
+    def build(hyper) -> Transform:
+        recipe_args = {k: v for k, v in hyper.items() if k in recipe_sig.parameters}
+        options = {k: v for k, v in hyper.items() if k in COMMON_OPTIONS}
+        return assemble(recipe_fn(**recipe_args), name, **options)
+
+    @functools.wraps(recipe_fn)
+    def named(*args, **kwargs):
+        for key in kwargs:
+            if key not in signature.parameters:
+                raise unknown_keyword(name, key, signature.parameters)
+        try:
+            bound = signature.bind(*args, **kwargs)
+        except TypeError as err:
+            raise InputError(f"{name}(): {err}") from None
+        given = dict(bound.arguments)
+        loss_or_grads = given.pop("loss_or_grads", None)
+        params_ = given.pop("params", None)
+        if params_ is None and constant_value(loss_or_grads) is not None and not hasattr(loss_or_grads, "type"):
+            raise InputError(
+                f"{name}() got the number {loss_or_grads!r} where the loss belongs. "
+                f"Did you mean learning_rate={loss_or_grads!r}? ({name}(learning_rate=...) returns an optimizer factory.)"
+            )
+        transform = build(given)  # validates every hyper-parameter now, also for a factory
+        if loss_or_grads is None and params_ is None:
+            return functools.partial(named, **given)
+        if loss_or_grads is None or params_ is None:
+            raise ValueError("Please provide both `loss_or_grads` and `params` to get updates.")
+        return transform(loss_or_grads, params_)
+
+    named.__signature__ = signature
+    named.__doc__ = (recipe_fn.__doc__ or "").rstrip() + "\n" + OPTIONS_DOC
+    named.transform = lambda **hyper: build(dict(signature.bind_partial(**hyper).arguments))
+    _REGISTRY[name] = named
+    return named
+
+
+def get(name: str, **hyper):
+    """The named optimizer ``name`` as a factory with ``hyper`` (like MXNet's ``create_optimizer``).
+
+    >>> import symupdates
+    >>> opt = symupdates.get("adam", learning_rate=0.01)
+    >>> opt.keywords
+    {'learning_rate': 0.01}
+    """
+    if not isinstance(name, str) or name.lower() not in _REGISTRY:
+        import difflib
+
+        close = difflib.get_close_matches(str(name).lower(), _REGISTRY, n=3, cutoff=0.5)
+        hint = f" Did you mean {' or '.join(map(repr, close))}?" if close else ""
+        raise InputError(f"unknown optimizer {name!r}.{hint} Known: {', '.join(available())}.")
+    return _REGISTRY[name.lower()](**hyper)
+
+
+def available() -> list[str]:
+    """The names :func:`get` accepts, sorted."""
+    return sorted(_REGISTRY)

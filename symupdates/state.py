@@ -1,0 +1,96 @@
+"""The updates an optimizer returns, and the state they carry.
+
+:class:`Updates` is an :class:`~collections.OrderedDict` {shared variable:
+new value}, so ``pytensor.function(updates=...)`` and ``pm.fit`` use it as
+they would any other. It also knows which of its keys are optimizer state
+(moments, step counter, master copies) and can reset, export, import, save
+and load that state without recompiling anything.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+
+import numpy as np
+
+from symupdates._checks import InputError
+
+__all__ = ["Updates", "StateEntry"]
+
+
+@dataclasses.dataclass(frozen=True)
+class StateEntry:
+    """A state variable and the function giving its fresh value."""
+
+    var: object
+    init: Callable[[], np.ndarray]
+
+
+class Updates(OrderedDict):
+    """Ordered updates {shared variable: new value} with their optimizer state.
+
+    Keys come in a fixed order: the parameters (and their master copies) in
+    the order given, then state variables in creation order, then the step
+    and skip counters.
+    """
+
+    def __init__(self, items=(), *, params=(), entries=()):
+        super().__init__(items)
+        self.params = list(params)
+        self._entries = list(entries)
+
+    @property
+    def state(self) -> OrderedDict:
+        """The optimizer's state variables by name, in creation order."""
+        return OrderedDict((e.var.name, e.var) for e in self._entries)
+
+    def reset(self) -> None:
+        """Reset every state variable to its fresh value (parameters are kept).
+
+        Compiled functions see the new values at once; nothing is recompiled.
+        Master copies are re-read from their float16 parameters.
+        """
+        for e in self._entries:
+            e.var.set_value(e.init())
+
+    def state_dict(self) -> dict:
+        """A copy of the state as {name: NumPy array}."""
+        return {e.var.name: np.array(e.var.get_value(borrow=False)) for e in self._entries}
+
+    def load_state_dict(self, state: Mapping, strict: bool = True) -> None:
+        """Write ``state`` (as made by :meth:`state_dict`) into the state variables.
+
+        Every name, shape and dtype is checked before anything is written, so a
+        failed load leaves the state untouched. With ``strict=False`` missing
+        names keep their current value; unknown names are always an error.
+        """
+        own = {e.var.name: e.var for e in self._entries}
+        extra = sorted(set(state) - set(own))
+        missing = sorted(set(own) - set(state))
+        if extra:
+            raise InputError(f"load_state_dict: unknown state names {extra}; this optimizer has {sorted(own)}.")
+        if strict and missing:
+            raise InputError(f"load_state_dict: missing state names {missing} (pass strict=False to keep them).")
+        arrays = {}
+        for name, value in state.items():
+            var = own[name]
+            current = var.get_value(borrow=True)
+            value = np.asarray(value)
+            if value.shape != current.shape:
+                raise InputError(f"load_state_dict: {name!r} has shape {value.shape}, expected {current.shape}.")
+            if value.dtype != current.dtype:
+                raise InputError(f"load_state_dict: {name!r} has dtype {value.dtype}, expected {current.dtype}.")
+            arrays[name] = value
+        for name, value in arrays.items():
+            own[name].set_value(value.copy())
+
+    def save(self, path) -> None:
+        """Save the state to a ``.npz`` file."""
+        np.savez(path, **self.state_dict())
+
+    def load(self, path, strict: bool = True) -> None:
+        """Load state saved by :meth:`save` (checked as :meth:`load_state_dict`)."""
+        with np.load(path, allow_pickle=False) as data:
+            self.load_state_dict({k: data[k] for k in data.files}, strict=strict)
