@@ -27,18 +27,8 @@ from symupdates.gradients import get_or_compute_grads
 from symupdates.guards import multi_precision, skip_nonfinite
 from symupdates.linear import add_decayed_weights, scale, scale_by_learning_rate
 from symupdates.momentum import apply_momentum, apply_nesterov_momentum, trace
-from symupdates.optimizers import (
-    adadelta,
-    adagrad,
-    adagrad_window,
-    adam,
-    adamax,
-    amsgrad,
-    momentum,
-    nesterov_momentum,
-    rmsprop,
-    sgd,
-)
+from symupdates.optimizers import *  # noqa: F403
+from symupdates import optimizers as _optimizers
 from symupdates.options import available, get
 from symupdates.state import Updates
 
@@ -47,11 +37,10 @@ __version__ = "0.1.0"
 __all__ = [
     "InputError", "Updates", "Transform", "BuildContext", "chain", "identity",
     "get_or_compute_grads", "get", "available",
-    "sgd", "momentum", "nesterov_momentum", "adagrad", "adagrad_window", "rmsprop",
-    "adadelta", "adam", "adamax", "amsgrad",
     "apply_momentum", "apply_nesterov_momentum", "norm_constraint", "total_norm_constraint",
     "scale_by_adam", "scale_by_adamax", "scale_by_rms", "scale_by_adagrad",
     "scale_by_adagrad_window", "scale_by_adadelta", "trace", "scale", "scale_by_learning_rate",
     "add_decayed_weights", "clip_by_value", "clip_by_norm", "clip_global_norm", "clip_weights",
     "skip_nonfinite", "multi_precision",
 ]
+__all__ += _optimizers.__all__

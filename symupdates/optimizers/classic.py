@@ -1,4 +1,4 @@
-"""Named optimizers: short recipes over the transforms, with PyMC's and Lasagne's signatures.
+"""The PyMC and Lasagne optimizers, with their signatures and defaults.
 
 Each function below only says *what* the optimizer is; the math lives in
 :mod:`symupdates.adaptive` and :mod:`symupdates.momentum`, and the common
