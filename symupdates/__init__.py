@@ -31,6 +31,13 @@ from symupdates.optimizers import *  # noqa: F403
 from symupdates import optimizers as _optimizers
 from symupdates.options import available, get
 from symupdates.state import Updates
+from symupdates import averaging, factored, plateau, schedules, sign, trust_ratio, wrappers
+from symupdates.averaging import *  # noqa: F403
+from symupdates.factored import *  # noqa: F403
+from symupdates.plateau import *  # noqa: F403
+from symupdates.sign import *  # noqa: F403
+from symupdates.trust_ratio import *  # noqa: F403
+from symupdates.wrappers import *  # noqa: F403
 
 __version__ = "0.1.0"
 
@@ -44,3 +51,5 @@ __all__ = [
     "skip_nonfinite", "multi_precision",
 ]
 __all__ += _optimizers.__all__
+for _module in (averaging, factored, plateau, sign, trust_ratio, wrappers):
+    __all__ += _module.__all__
