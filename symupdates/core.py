@@ -20,6 +20,7 @@ kept as their own expressions, never encoded in a parameter and read back.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections import OrderedDict
 from collections.abc import Callable
 
@@ -241,8 +242,9 @@ class BuildContext:
         return Updates(updates, params=self.params, entries=self._entries)
 
     def _guard(self, updates: OrderedDict, new_values: list) -> OrderedDict:
-        finite = [pt.all(pt.isfinite(g)) for g in self.grads] + [pt.all(pt.isfinite(v)) for v in new_values]
-        ok = pt.and_(*finite) if len(finite) > 1 else finite[0]
+        # pt.isfinite does not exist in PyTensor 2.x: test for NaN and infinity instead.
+        finite = [~pt.any(pt.isnan(x) | pt.isinf(x)) for x in [*self.grads, *new_values]]
+        ok = functools.reduce(pt.and_, finite)
         guarded = OrderedDict((var, pt.switch(ok, new, var)) for var, new in updates.items())
         skipped = pytensor.shared(np.int64(0), name=f"{self.name}.skipped")
         self._register(skipped, lambda: np.int64(0))
