@@ -1,0 +1,280 @@
+"""Time ONE optimizer step, gradients given, for symupdates and its peers, side by side.
+
+Usage::
+
+    python benchmarks/bench_step.py                 # full sizes (about 10M elements per layout)
+    python benchmarks/bench_step.py --scale 0.1     # a quick run
+    python benchmarks/bench_step.py --compile 10,100,1000   # also build/compile time vs number of parameters
+
+Competitors run interleaved, round after round, and the table reports the
+median per step and the ratio to the fastest entry of the same row. The
+bandwidth bound is the bytes the step must move (Adam: 7 x 4 bytes per float32
+element: read p, g, m, v; write p, m, v) divided by the bandwidth of an
+in-place read-modify-write triad ``a += s * b`` measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import time
+from collections import OrderedDict
+
+import numpy as np
+
+OPTIMIZERS = ("adam", "adamw", "rmsprop", "adadelta", "momentum")
+# Bytes per element each step must move (reads + writes of p, g and the state).
+TRAFFIC = {"adam": 7, "adamw": 7, "rmsprop": 5, "adadelta": 7, "momentum": 5}
+
+
+def layouts(scale: float) -> dict:
+    n = int(10_000_000 * scale)
+    rng = np.random.default_rng(0)
+    mixed = []
+    while sum(int(np.prod(s)) for s in mixed) < n:
+        k = int(rng.integers(64, 1024))
+        mixed += [(k, max(1, n // (100 * k))), (k,)]
+    return {
+        "1 tensor": [(n,)],
+        f"{len(mixed)} mixed": mixed,
+        "2000 tiny": [(max(1, n // 2000 // 100),)] * 2000 if scale < 1 else [(64,)] * 2000,
+        "ADVI (2 flat)": [(n // 2,), (n // 2,)],
+    }
+
+
+def triad_bandwidth(n: int, reps: int = 20) -> float:
+    """Bytes per second of an in-place ``a += s * b`` (3 x 4 bytes per element moved)."""
+    a = np.ones(n, np.float32)
+    b = np.ones(n, np.float32)
+    times = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        a += np.float32(1e-7) * b
+        times.append(time.perf_counter() - t)
+    return 12 * n / min(times)
+
+
+# --------------------------------------------------------------------------- runners
+def symupdates_step(name, shapes, mode):
+    import pytensor
+
+    import symupdates
+
+    rng = np.random.default_rng(1)
+    params = [pytensor.shared(rng.normal(size=s).astype("float32"), name=f"p{i}") for i, s in enumerate(shapes)]
+    grads = [pytensor.shared(rng.normal(size=s).astype("float32")) for s in shapes]
+    kwargs = {
+        "adam": lambda: symupdates.adam(grads, params, learning_rate=1e-3),
+        "adamw": lambda: symupdates.adamw(grads, params, learning_rate=1e-3)
+        if hasattr(symupdates, "adamw")
+        else symupdates.adam(grads, params, form="torch", decoupled_weight_decay=1e-2),
+        "rmsprop": lambda: symupdates.rmsprop(grads, params, learning_rate=1e-3),
+        "adadelta": lambda: symupdates.adadelta(grads, params),
+        "momentum": lambda: symupdates.momentum(grads, params, learning_rate=1e-3),
+    }
+    fn = pytensor.function([], [], updates=kwargs[name](), mode=mode)
+    return fn
+
+
+def pymc_step(name, shapes, mode):
+    import pytensor
+    import pymc.variational.updates as pu
+
+    if name == "adamw":
+        return None
+    rng = np.random.default_rng(1)
+    params = [pytensor.shared(rng.normal(size=s).astype("float32")) for s in shapes]
+    grads = [pytensor.shared(rng.normal(size=s).astype("float32")) for s in shapes]
+    fn_ = {"adam": pu.adam, "rmsprop": pu.rmsprop, "adadelta": pu.adadelta, "momentum": pu.momentum}[name]
+    try:
+        with pytensor.config.change_flags(floatX="float32"):
+            updates = fn_(grads, params, learning_rate=1e-3) if name != "adadelta" else fn_(grads, params)
+            return pytensor.function([], [], updates=updates, mode=mode)
+    except Exception:  # pymc cannot build some float32 graphs
+        return None
+
+
+def torch_step(name, shapes, impl):
+    import torch
+
+    torch.set_num_threads(2)
+    params = [torch.randn(*s, dtype=torch.float32, requires_grad=True) for s in shapes]
+    for p in params:
+        p.grad = torch.randn_like(p)
+    kw = {"foreach": impl == "foreach", "fused": impl == "fused"}
+    if impl == "fused" and name not in ("adam", "adamw", "momentum"):
+        return None
+    make = {
+        "adam": lambda: torch.optim.Adam(params, lr=1e-3, **kw),
+        "adamw": lambda: torch.optim.AdamW(params, lr=1e-3, **kw),
+        "rmsprop": lambda: torch.optim.RMSprop(params, lr=1e-3, foreach=kw["foreach"]),
+        "adadelta": lambda: torch.optim.Adadelta(params, foreach=kw["foreach"]),
+        "momentum": lambda: torch.optim.SGD(params, lr=1e-3, momentum=0.9, **kw),
+    }
+    opt = make[name]()
+
+    def step():
+        with torch.no_grad():
+            opt.step()
+
+    return step
+
+
+def optax_step(name, shapes):
+    import jax
+    import optax
+
+    make = {
+        "adam": lambda: optax.adam(1e-3),
+        "adamw": lambda: optax.adamw(1e-3),
+        "rmsprop": lambda: optax.rmsprop(1e-3),
+        "adadelta": lambda: optax.adadelta(1.0),
+        "momentum": lambda: optax.sgd(1e-3, momentum=0.9),
+    }
+    tx = make[name]()
+    key = jax.random.PRNGKey(0)
+    params = [jax.random.normal(key, s, dtype="float32") for s in shapes]
+    grads = [jax.random.normal(key, s, dtype="float32") for s in shapes]
+    state = tx.init(params)
+
+    def update(params, state, grads):
+        updates, state = tx.update(grads, state, params)
+        return optax.apply_updates(params, updates), state
+
+    update = jax.jit(update, donate_argnums=(0, 1))
+    box = {"p": params, "s": state}
+
+    def step():
+        box["p"], box["s"] = update(box["p"], box["s"], grads)
+        jax.block_until_ready(box["p"])
+
+    return step
+
+
+def numpy_adam_step(name, shapes):
+    if name != "adam":
+        return None
+    rng = np.random.default_rng(1)
+    ps = [rng.normal(size=s).astype("float32") for s in shapes]
+    gs = [rng.normal(size=s).astype("float32") for s in shapes]
+    ms = [np.zeros_like(p) for p in ps]
+    vs = [np.zeros_like(p) for p in ps]
+    tmp = [np.empty_like(p) for p in ps]
+    box = {"t": 0}
+    b1, b2 = np.float32(0.9), np.float32(0.999)
+
+    def step():
+        box["t"] += 1
+        t = box["t"]
+        a = np.float32(1e-3 * np.sqrt(1 - 0.999**t) / (1 - 0.9**t))
+        for p, g, m, v, w in zip(ps, gs, ms, vs, tmp):
+            m *= b1
+            m += (1 - b1) * g
+            np.multiply(g, g, out=w)
+            v *= b2
+            w *= 1 - b2
+            v += w
+            np.sqrt(v, out=w)
+            w += np.float32(1e-8)
+            np.divide(m, w, out=w)
+            w *= a
+            p -= w
+
+    return step
+
+
+def competitors(name, shapes, backends):
+    out = OrderedDict()
+    for mode in backends:
+        out[f"symupdates {mode}"] = lambda mode=mode: symupdates_step(name, shapes, mode)
+        out[f"pymc {mode}"] = lambda mode=mode: pymc_step(name, shapes, mode)
+    out["torch foreach"] = lambda: torch_step(name, shapes, "foreach")
+    out["torch fused"] = lambda: torch_step(name, shapes, "fused")
+    out["optax jit+donate"] = lambda: optax_step(name, shapes)
+    out["numpy in-place"] = lambda: numpy_adam_step(name, shapes)
+    return out
+
+
+def bench(steps: dict, rounds: int, per_round: int) -> dict:
+    times = {k: [] for k in steps}
+    for fn in steps.values():
+        fn()  # warm up
+    for _ in range(rounds):
+        for k, fn in steps.items():
+            t = time.perf_counter()
+            for _ in range(per_round):
+                fn()
+            times[k].append((time.perf_counter() - t) / per_round)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def compile_times(sizes, backends):
+    """Graph-build and compile time of symupdates' Adam against the number of parameters."""
+    import pytensor
+
+    import symupdates
+
+    print("## Adam: build and compile time vs number of parameters (64 float32 each)\n")
+    print("| parameters | backend | build s | compile s | step ms |")
+    print("|---|---|---|---|---|")
+    for n in sizes:
+        for mode in backends:
+            params = [pytensor.shared(np.zeros(64, "float32"), name=f"p{i}") for i in range(n)]
+            grads = [pytensor.shared(np.ones(64, "float32")) for _ in range(n)]
+            t0 = time.perf_counter()
+            updates = symupdates.adam(grads, params)
+            t1 = time.perf_counter()
+            fn = pytensor.function([], [], updates=updates, mode=mode)
+            t2 = time.perf_counter()
+            step = bench({"s": fn}, 5, 3)["s"]
+            print(f"| {n} | {mode} | {t1 - t0:.2f} | {t2 - t1:.2f} | {step * 1e3:.3f} |")
+    print()
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--scale", type=float, default=1.0, help="fraction of the 10M elements per layout")
+    ap.add_argument("--optimizers", default=",".join(OPTIMIZERS))
+    ap.add_argument("--backends", default="CVM,NUMBA,JAX", help="PyTensor modes to time")
+    ap.add_argument("--layouts", default=None, help="comma-separated subset of layout names")
+    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--per-round", type=int, default=3)
+    ap.add_argument("--compile", default="", help="comma-separated parameter counts for the compile-time table")
+    args = ap.parse_args(argv)
+
+    import pytensor
+
+    print(f"# symupdates step benchmark\n\nmachine: {platform.processor() or platform.machine()}, "
+          f"python {platform.python_version()}, pytensor {pytensor.__version__}, scale {args.scale}\n")
+    if args.compile:
+        compile_times([int(x) for x in args.compile.split(",")], args.backends.split(","))
+    all_layouts = layouts(args.scale)
+    chosen = args.layouts.split(",") if args.layouts else list(all_layouts)
+    for lname in chosen:
+        shapes = all_layouts[lname]
+        n = sum(int(np.prod(s)) for s in shapes)
+        bw = triad_bandwidth(n)
+        print(f"## {lname}: {len(shapes)} tensors, {n:,} float32 elements; triad bandwidth {bw / 1e9:.1f} GB/s\n")
+        print("| optimizer | competitor | median ms/step | x fastest | x bandwidth bound |")
+        print("|---|---|---|---|---|")
+        for name in args.optimizers.split(","):
+            steps = {}
+            for label, make in competitors(name, shapes, args.backends.split(",")).items():
+                try:
+                    fn = make()
+                except Exception as err:  # a competitor that cannot run this case is reported, not hidden
+                    print(f"| {name} | {label} | failed: {type(err).__name__} | | |")
+                    continue
+                if fn is not None:
+                    steps[label] = fn
+            result = bench(steps, args.rounds, args.per_round)
+            best = min(result.values())
+            bound = TRAFFIC[name] * 4 * n / bw
+            for label, t in sorted(result.items(), key=lambda kv: kv[1]):
+                print(f"| {name} | {label} | {t * 1e3:.3f} | {t / best:.2f} | {t / bound:.2f} |")
+        print()
+
+
+if __name__ == "__main__":
+    main()
