@@ -21,6 +21,7 @@ import pytensor.tensor as pt
 
 from symupdates._checks import InputError, check_nonnegative, check_scalar, constant_value
 from symupdates.core import Transform
+from symupdates.reductions import total
 
 __all__ = [
     "clip_by_value",
@@ -52,7 +53,8 @@ def _rescale(tensors, sum_axes, max_norm, scale_rule, keepdims=False):
         amax = pt.maximum(amax, reduce(pt.max, abs(x)))
     has_inf = pt.isinf(amax)
     safe = pt.switch(pt.gt(amax, 0) & ~has_inf, amax, 1)
-    sumsq = sum(reduce(pt.sum, pt.sqr(x / safe)) for x in tensors)
+    # abs: PyTensor 2.38 rewrites sqrt(sqr(x)) to switch(x >= 0, x, nan) (exposed by one-element tensors)
+    sumsq = sum(reduce(total, pt.sqr(abs(x) / safe)) for x in tensors)
     norm = safe * pt.sqrt(sumsq)
     n_inf = sum(reduce(pt.sum, pt.isinf(x)) for x in tensors)
     factor = scale_rule(norm, max_norm)
@@ -60,9 +62,9 @@ def _rescale(tensors, sum_axes, max_norm, scale_rule, keepdims=False):
     out = []
     for x in tensors:
         finite = x * factor
-        limit = pt.switch(pt.isinf(x), pt.sgn(x), 0) * inf_factor
+        limit = pt.switch(pt.isinf(x), pt.sign(x), 0) * inf_factor
         out.append(pt.cast(pt.switch(has_inf, limit, finite), x.dtype))
-    return out, pt.switch(has_inf, np.inf, norm)
+    return out, pt.switch(has_inf, pt.constant(np.asarray(np.inf, dtype=norm.dtype)), norm)
 
 
 def _clip_rule(norm, max_norm):
@@ -102,6 +104,11 @@ def clip_by_value(threshold) -> Transform:
     ``None`` or :math:`c \le 0` turns clipping off (MXNet's convention; a
     symbolic :math:`c \le 0` turns it off at run time). Infinite elements become
     :math:`\pm c`; NaN stays NaN.
+
+    Parameters
+    ----------
+    threshold : float or symbolic scalar, optional
+        :math:`c`.
     """
     return ClipByValue(threshold)
 
@@ -125,6 +132,11 @@ def clip_by_norm(max_norm) -> Transform:
     :math:`u \leftarrow u \cdot \min(1, c / \lVert u \rVert_2)`, per tensor
     (optax ``clip_by_block_rms`` with the norm instead of the RMS). Edge cases as
     in :mod:`symupdates.clipping`.
+
+    Parameters
+    ----------
+    max_norm : float or symbolic scalar
+        :math:`c \ge 0`.
     """
     return ClipByNorm(max_norm)
 
@@ -153,6 +165,11 @@ def clip_global_norm(max_norm) -> Transform:
     As ``torch.nn.utils.clip_grad_norm_`` (which adds 1e-6 to the norm) and
     ``optax.clip_by_global_norm`` (exactly this). Edge cases as in
     :mod:`symupdates.clipping`.
+
+    Parameters
+    ----------
+    max_norm : float or symbolic scalar
+        :math:`c \ge 0`.
     """
     return ClipGlobalNorm(max_norm)
 
@@ -183,6 +200,11 @@ def clip_weights(threshold) -> Transform:
 
     It can stand anywhere in a chain: it passes updates through and constrains
     :math:`p - u` at the end. ``None`` or :math:`c \le 0` turns it off.
+
+    Parameters
+    ----------
+    threshold : float or symbolic scalar, optional
+        :math:`c`.
     """
     return ClipWeights(threshold)
 

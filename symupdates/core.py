@@ -19,6 +19,7 @@ kept as their own expressions, never encoded in a parameter and read back.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 from collections import OrderedDict
@@ -74,6 +75,9 @@ class BuildContext:
         self.param_names = _unique_names(self.params)
         self.constraints: list[Callable] = []
         self.guard_nonfinite = False
+        #: The scalar loss when the optimizer was given one (else ``None``); read by
+        #: :func:`symupdates.reduce_on_plateau`.
+        self.loss = None
         self._entries: list[StateEntry] = []
         self._updates: OrderedDict = OrderedDict()
         self._step = None
@@ -81,24 +85,31 @@ class BuildContext:
         self._label_stack: list[str] = []
         self._hyper_cache: dict = {}
         self._masters: dict[int, Variable] = {}
+        self._gates: list = []
 
     # -- naming and running -------------------------------------------------
     @property
     def label(self) -> str:
         return self._label_stack[-1] if self._label_stack else self.name
 
+    @contextlib.contextmanager
+    def labelled(self, name: str):
+        """Name the state created inside the block ``{param}.{name}.{role}`` (``name1``... on repeats)."""
+        k = self._labels.get(name, 0)
+        self._labels[name] = k + 1
+        self._label_stack.append(name if k == 0 else f"{name}{k}")
+        try:
+            yield
+        finally:
+            self._label_stack.pop()
+
     def run(self, transform: Transform, updates: list) -> list:
         """Build ``transform`` on ``updates`` under a unique label; check its output."""
         if not transform.labelled:
             out = list(transform.build(self, list(updates)))
         else:
-            k = self._labels.get(transform.name, 0)
-            self._labels[transform.name] = k + 1
-            self._label_stack.append(transform.name if k == 0 else f"{transform.name}{k}")
-            try:
+            with self.labelled(transform.name):
                 out = list(transform.build(self, list(updates)))
-            finally:
-                self._label_stack.pop()
         if len(out) != len(self.targets):
             raise InputError(f"transform {transform.name!r} returned {len(out)} updates for {len(self.targets)} parameters.")
         return [self.as_target_type(i, u) for i, u in enumerate(out)]
@@ -118,20 +129,28 @@ class BuildContext:
         self._entries.append(StateEntry(var, init))
         return var
 
-    def state(self, i: int, role: str, fill: float = 0.0, suffix: tuple = ()) -> Variable:
+    def state(self, i: int, role: str | None, fill: float | None = 0.0, suffix: tuple = ()) -> Variable:
         """A new state tensor for target ``i``, filled with ``fill``.
 
         It takes the target's dtype and full static type; ``suffix`` appends
         axes (e.g. a window). Its update must be given with :meth:`set`.
+        ``fill=None`` starts it at a copy of the target's value (re-read by
+        ``reset()``); ``role=None`` names it ``{param}.{label}`` (a
+        parameter-like companion such as an average of the parameter).
         """
         target = self.targets[i]
         value = target.get_value(borrow=True)
         shape, dtype = value.shape + tuple(suffix), value.dtype
         static = tuple(target.type.shape) + tuple(suffix)
-        var = pytensor.shared(
-            np.full(shape, fill, dtype=dtype), name=f"{self.param_names[i]}.{self.label}.{role}", shape=static
-        )
-        return self._register(var, lambda: np.full(shape, fill, dtype=dtype))
+        if fill is None:
+            if suffix:
+                raise InputError("a state that copies its parameter cannot have extra axes.")
+            init = lambda: np.array(target.get_value(borrow=True), dtype=dtype, copy=True)  # noqa: E731
+        else:
+            init = lambda: np.full(shape, fill, dtype=dtype)  # noqa: E731
+        name = f"{self.param_names[i]}.{self.label}" + ("" if role is None else f".{role}")
+        var = pytensor.shared(init(), name=name, shape=static)
+        return self._register(var, init)
 
     def scalar_state(self, role: str, value, dtype: str) -> Variable:
         """A new scalar state variable shared by all parameters."""
@@ -144,6 +163,10 @@ class BuildContext:
         expr = pt.as_tensor_variable(expr)
         if expr.dtype != var.dtype:
             expr = pt.cast(expr, var.dtype)
+        if not var.type.in_same_class(expr.type):
+            # a static 1 the variable does not promise (a gradient of shape (1,) stored for a
+            # parameter of shape (None,)): broadcasting to the variable's symbolic shape drops it
+            expr = pt.broadcast_to(expr, var.shape)
         if expr.type != var.type:
             expr = var.type.filter_variable(pt.specify_shape(expr, var.type.shape))
         self._updates[var] = expr
@@ -193,7 +216,9 @@ class BuildContext:
         """``schedule(step)`` as a symbolic scalar, built once per schedule."""
         key = ("schedule", id(schedule))
         if key not in self._hyper_cache:
-            value = pt.as_tensor_variable(schedule(self.step))
+            # a stateful schedule (reduce_on_plateau) builds its value, and its state, from the context
+            value = schedule.value_in(self) if hasattr(schedule, "value_in") else schedule(self.step)
+            value = pt.as_tensor_variable(value)
             if value.ndim != 0:
                 raise InputError(f"schedule {schedule!r} returned a {value.type}; a schedule must return a scalar.")
             self._hyper_cache[key] = value
@@ -232,20 +257,39 @@ class BuildContext:
                 updates[self._masters[i]] = value
                 value = pt.cast(value, param.dtype)
             updates[param] = value
+        written = [updates[param] for param in self.params]  # what the parameters receive (float16 included)
         for entry in self._entries:
             if entry.var in self._updates and entry.var not in updates:
                 updates[entry.var] = self._updates[entry.var]
         if self._step is not None:
             updates[self._step] = self._step + 1
+        for cond, exempt in self._gates:
+            updates = self._hold(updates, cond, exempt)
         if self.guard_nonfinite:
-            updates = self._guard(updates, new_values)
+            updates = self._guard(updates, written)
         return Updates(updates, params=self.params, entries=self._entries)
 
+    def gate(self, cond, exempt=()) -> None:
+        """Apply this step only where the boolean scalar ``cond`` holds.
+
+        When ``cond`` is false every parameter, state variable and the step
+        counter keeps its value, except the variables in ``exempt`` (the
+        gating transform's own bookkeeping), which always take their update.
+        """
+        self._gates.append((cond, tuple(exempt)))
+
+    @staticmethod
+    def _hold(updates: OrderedDict, cond, exempt=()) -> OrderedDict:
+        keep = {id(v) for v in exempt}
+        return OrderedDict(
+            (var, new if id(var) in keep else pt.switch(cond, new, var)) for var, new in updates.items()
+        )
+
     def _guard(self, updates: OrderedDict, new_values: list) -> OrderedDict:
-        # pt.isfinite does not exist in PyTensor 2.x: test for NaN and infinity instead.
+        # pt.isfinite is missing from PyTensor 2.38, and pt.and_ takes two arguments in 3.x.
         finite = [~pt.any(pt.isnan(x) | pt.isinf(x)) for x in [*self.grads, *new_values]]
         ok = functools.reduce(pt.and_, finite)
-        guarded = OrderedDict((var, pt.switch(ok, new, var)) for var, new in updates.items())
+        guarded = self._hold(updates, ok)
         skipped = pytensor.shared(np.int64(0), name=f"{self.name}.skipped")
         self._register(skipped, lambda: np.int64(0))
         guarded[skipped] = skipped + pt.switch(ok, 0, 1).astype("int64")
@@ -274,13 +318,24 @@ class Transform:
         return apply(self, loss_or_grads, params)
 
 
-def apply(transform: Transform, loss_or_grads, params) -> Updates:
-    """Run the data path of :mod:`symupdates.core` and return the updates."""
+def apply(transform: Transform, loss_or_grads, params, *, loss=None) -> Updates:
+    """Run the data path of :mod:`symupdates.core` and return the updates.
+
+    ``loss`` gives the scalar loss when ``loss_or_grads`` are gradients (it is
+    taken from ``loss_or_grads`` otherwise); it reaches transforms as ``ctx.loss``.
+    """
     if loss_or_grads is None or params is None:
         raise ValueError("Please provide both `loss_or_grads` and `params` to get updates.")
     params = check_params(params)
     grads = get_or_compute_grads(loss_or_grads, params)
     ctx = BuildContext(params, grads, transform.name)
+    if loss is None and not isinstance(loss_or_grads, list | tuple):
+        loss = loss_or_grads
+    if loss is not None:
+        loss = pt.as_tensor_variable(loss)
+        if loss.ndim != 0:
+            raise InputError(f"`loss` must be a scalar, got {loss.type}.")
+        ctx.loss = loss
     steps = ctx.run(transform, grads)
     return ctx.finalize(steps)
 

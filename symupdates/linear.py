@@ -5,7 +5,9 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
-import pytensor.tensor as pt
+import numpy as np
+import pytensor.scalar as ps
+from pytensor.tensor.elemwise import DimShuffle, Elemwise
 from pytensor.graph.basic import Variable
 
 from symupdates._checks import InputError, check_nonnegative, check_scalar, constant_value
@@ -58,8 +60,52 @@ def scale(factor) -> Transform:
     r"""Multiply every update by ``factor``: :math:`u \leftarrow s\,u`.
 
     Used for ``rescale_grad`` (MXNet) and, with ``factor=-1``, for ``maximize``.
+
+    Parameters
+    ----------
+    factor : float, symbolic scalar or schedule
+        :math:`s`.
     """
     return Scale(factor)
+
+
+def _scalar_factor(x):
+    """The 0-d variable ``x`` is, or is broadcast from; ``None`` if it is not a scalar."""
+    if x.ndim == 0:
+        return x
+    node = x.owner
+    if node is not None and isinstance(node.op, DimShuffle) and node.inputs[0].ndim == 0:
+        return node.inputs[0]
+    return None
+
+
+def _elemwise(x, scalar_op):
+    node = x.owner
+    return node is not None and isinstance(node.op, Elemwise) and isinstance(node.op.scalar_op, scalar_op)
+
+
+def _scaled(x) -> bool:
+    """Whether ``x`` is ``c * y`` with a scalar ``c``."""
+    return _elemwise(x, ps.Mul) and len(x.owner.inputs) == 2 and _scalar_factor(x.owner.inputs[0]) is not None
+
+
+def fold_scale(s, u):
+    """``s * u`` for a scalar ``s``, folded into ``u`` where that costs nothing per element.
+
+    ``s * (c * y)`` with a scalar ``c`` becomes ``(s * c) * y`` (one multiplication
+    per element saved), and ``s * (g / d)`` becomes ``(s * g) / d`` when ``g`` is
+    not itself a product: the order in which PyMC and Lasagne write
+    ``lr * g / sqrt(...)``, so their numbers are reproduced to the last bit.
+    Anything else is ``s * u``.
+    """
+    if _scaled(u):
+        c, y = u.owner.inputs
+        return (s * _scalar_factor(c)) * y
+    if _elemwise(u, ps.TrueDiv):
+        numerator, denominator = u.owner.inputs
+        if _scaled(numerator) or not _elemwise(numerator, ps.Mul):
+            return fold_scale(s, numerator) / denominator if _scaled(numerator) else (s * numerator) / denominator
+    return s * u
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,13 +119,18 @@ class ScaleByLearningRate(Transform):
         check_nonnegative("learning_rate", self.learning_rate)
 
     def build(self, ctx, updates):
+        if constant_value(self.learning_rate) is None:
+            # a schedule, plateau or symbolic rate: keep the value this step uses, for trackers
+            used = ctx.scalar_state("learning_rate", np.nan, "float64")
+            ctx.set(used, ctx.hyper(self.learning_rate, "float64"))
         mults = resolve_per_param(self.multipliers, ctx, "lr_mult")
         out = []
         for u, mult in zip(updates, mults):
             lr = ctx.hyper(self.learning_rate, u.dtype)
-            if constant_value(_checked_factor("lr_mult", mult)) != 1.0:
+            mult = _checked_factor("lr_mult", mult)
+            if constant_value(mult) != 1.0:
                 lr = lr * ctx.hyper(mult, u.dtype)
-            out.append(lr * u)
+            out.append(fold_scale(lr, u))
         return out
 
 
@@ -91,6 +142,9 @@ def scale_by_learning_rate(learning_rate, *, multipliers=None) -> Transform:
     learning_rate : float, symbolic scalar, shared variable or schedule
         :math:`\eta`; a schedule (callable of the int64 step counter) is read at the
         step being taken, so the first update uses ``schedule(0)``.
+        Unless it is a constant, the value each step uses is kept in the float64
+        state ``{optimizer}.learning_rate`` (NaN before the first step), which
+        :attr:`Updates.learning_rate <symupdates.Updates.learning_rate>` returns.
     multipliers : dict or callable, optional
         Per-parameter factors :math:`m_p` (MXNet ``lr_mult``): {parameter or
         name: factor} or callable(parameter) -> factor. Default 1.

@@ -21,14 +21,17 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
+import re
 
-from symupdates._checks import InputError, constant_value, unknown_keyword
+import numpy as np
+
+from symupdates._checks import InputError, check_nonnegative, check_scalar, constant_value, unknown_keyword
 from symupdates.clipping import clip_by_norm, clip_by_value, clip_global_norm, clip_weights
 from symupdates.core import Transform, chain
 from symupdates.guards import multi_precision, skip_nonfinite
 from symupdates.linear import add_decayed_weights, scale, scale_by_learning_rate
 
-__all__ = ["Recipe", "assemble", "optimizer", "get", "available", "COMMON_OPTIONS"]
+__all__ = ["Recipe", "Factory", "assemble", "optimizer", "get", "available", "COMMON_OPTIONS"]
 
 #: The common options and their defaults ("off").
 COMMON_OPTIONS = {
@@ -85,17 +88,29 @@ OPTIONS_DOC = """
 
 @dataclasses.dataclass(frozen=True)
 class Recipe:
-    """What a named optimizer is: a direction, a learning rate, an optional post-rate transform."""
+    """What a named optimizer is: a direction, a learning rate, an optional post-rate transform.
+
+    ``decoupled_weight_decay`` is the recipe's own decoupled decay (AdamW,
+    Adan): it fills slot 8 of :func:`assemble` in place of the common option.
+    """
 
     direction: Transform
     learning_rate: object
     after: Transform | None = None
+    decoupled_weight_decay: object = None
 
 
 def _flag(name, value) -> bool:
-    if not isinstance(value, bool):
+    if not isinstance(value, bool | np.bool_):
         raise InputError(f"`{name}` must be True or False, got {value!r}.")
-    return value
+    return bool(value)
+
+
+def _check_options(opts) -> None:
+    """Validate the scalar options under their own names (the transforms would use generic ones)."""
+    check_scalar("rescale_grad", opts["rescale_grad"])
+    check_nonnegative("weight_decay", opts["weight_decay"])
+    check_nonnegative("decoupled_weight_decay", opts["decoupled_weight_decay"])
 
 
 def _is_off(value, off) -> bool:
@@ -104,8 +119,20 @@ def _is_off(value, off) -> bool:
 
 def assemble(recipe: Recipe, name: str, **options) -> Transform:
     """Wrap ``recipe`` with the common ``options`` in the documented order."""
+    unknown = sorted(set(options) - set(COMMON_OPTIONS))
+    if unknown:
+        raise unknown_keyword(f"{name} options", unknown[0], COMMON_OPTIONS)
     opts = {**COMMON_OPTIONS, **options}
+    _check_options(opts)
     decay_args = {"mask": opts["weight_decay_mask"], "multipliers": opts["wd_mult"]}
+    decoupled = opts["decoupled_weight_decay"]
+    if recipe.decoupled_weight_decay is not None:
+        if not _is_off(decoupled, 0.0):
+            raise InputError(
+                f"{name}() decays weights decoupled through its own `weight_decay`; "
+                "pass weight_decay=..., not decoupled_weight_decay."
+            )
+        decoupled = recipe.decoupled_weight_decay
     transform = chain(
         scale(-1.0) if _flag("maximize", opts["maximize"]) else None,
         None if _is_off(opts["rescale_grad"], 1.0) else scale(opts["rescale_grad"]),
@@ -114,9 +141,7 @@ def assemble(recipe: Recipe, name: str, **options) -> Transform:
         None if opts["clip_global_norm"] is None else clip_global_norm(opts["clip_global_norm"]),
         None if _is_off(opts["weight_decay"], 0.0) else add_decayed_weights(opts["weight_decay"], **decay_args),
         recipe.direction,
-        None
-        if _is_off(opts["decoupled_weight_decay"], 0.0)
-        else add_decayed_weights(opts["decoupled_weight_decay"], **decay_args),
+        None if _is_off(decoupled, 0.0) else add_decayed_weights(decoupled, **decay_args),
         scale_by_learning_rate(recipe.learning_rate, multipliers=opts["lr_mult"]),
         recipe.after,
         None if opts["clip_weights"] is None else clip_weights(opts["clip_weights"]),
@@ -130,13 +155,50 @@ def assemble(recipe: Recipe, name: str, **options) -> Transform:
 
 
 _REGISTRY: dict = {}
+_DECAY_OPTIONS = {"weight_decay", "decoupled_weight_decay"}
+
+
+def options_doc(exclude=()) -> str:
+    """The "Other Parameters" section of :data:`OPTIONS_DOC` without the entries in ``exclude``."""
+    blocks, current = [], []
+    for line in OPTIONS_DOC.split("\n"):
+        if re.match(r"    [a-z_]", line) and current:  # an entry starts: "    name : type"
+            blocks.append(current)
+            current = []
+        current.append(line)
+    blocks.append(current)
+
+    def keep(block):
+        names = re.match(r"    ([a-z_, ]+?) :", block[0])
+        return not names or not set(names.group(1).replace(" ", "").split(",")) <= set(exclude)
+
+    return "\n".join(line for block in blocks if keep(block) for line in block)
+
+
+class Factory(functools.partial):
+    """An optimizer with its hyper-parameters bound (what ``adam(learning_rate=...)`` returns).
+
+    A :func:`functools.partial`: every call ``factory(loss_or_grads, params)``
+    builds fresh state. :attr:`latest` is the :class:`~symupdates.Updates` of
+    the latest call (``None`` before), so code that only hands the factory on,
+    such as ``pm.fit(obj_optimizer=factory)``, can still read the state it
+    created, e.g. ``pm.callbacks.Tracker(lr=lambda: factory.latest.learning_rate.get_value())``.
+    """
+
+    latest = None
+
+    def __call__(self, *args, **kwargs):
+        result = super().__call__(*args, **kwargs)
+        if not isinstance(result, functools.partial):
+            self.latest = result
+        return result
 
 
 def optimizer(recipe_fn):
     """Turn a recipe function into a named optimizer with the PyMC/Lasagne contract.
 
     The result takes ``(loss_or_grads=None, params=None, *hyper, **options)``:
-    with both ``None`` it returns a :func:`functools.partial` carrying the
+    with both ``None`` it returns a :class:`Factory` (a :func:`functools.partial`) carrying the
     (validated) hyper-parameters; with exactly one ``None`` it raises
     ``ValueError``; otherwise it returns the updates.
     """
@@ -145,12 +207,18 @@ def optimizer(recipe_fn):
     P = inspect.Parameter
     params = [P("loss_or_grads", P.POSITIONAL_OR_KEYWORD, default=None), P("params", P.POSITIONAL_OR_KEYWORD, default=None)]
     params += list(recipe_sig.parameters.values())
-    params += [P(k, P.KEYWORD_ONLY, default=v) for k, v in COMMON_OPTIONS.items()]
+    # a common option the recipe declares itself is the recipe's; one that owns its weight
+    # decay (AdamW's decoupled ``weight_decay``) owns both decay options
+    owned = set(recipe_sig.parameters) & set(COMMON_OPTIONS)
+    if owned & _DECAY_OPTIONS:
+        owned |= _DECAY_OPTIONS
+    common = {k: v for k, v in COMMON_OPTIONS.items() if k not in owned}
+    params += [P(k, P.KEYWORD_ONLY, default=v) for k, v in common.items()]
     signature = inspect.Signature(params)
 
     def build(hyper) -> Transform:
         recipe_args = {k: v for k, v in hyper.items() if k in recipe_sig.parameters}
-        options = {k: v for k, v in hyper.items() if k in COMMON_OPTIONS}
+        options = {k: v for k, v in hyper.items() if k in common}
         return assemble(recipe_fn(**recipe_args), name, **options)
 
     @functools.wraps(recipe_fn)
@@ -172,13 +240,13 @@ def optimizer(recipe_fn):
             )
         transform = build(given)  # validates every hyper-parameter now, also for a factory
         if loss_or_grads is None and params_ is None:
-            return functools.partial(named, **given)
+            return Factory(named, **given)
         if loss_or_grads is None or params_ is None:
             raise ValueError("Please provide both `loss_or_grads` and `params` to get updates.")
         return transform(loss_or_grads, params_)
 
     named.__signature__ = signature
-    named.__doc__ = (recipe_fn.__doc__ or "").rstrip() + "\n" + OPTIONS_DOC
+    named.__doc__ = (recipe_fn.__doc__ or "").rstrip() + "\n" + options_doc(exclude=owned)
     named.transform = lambda **hyper: build(dict(signature.bind_partial(**hyper).arguments))
     _REGISTRY[name] = named
     return named

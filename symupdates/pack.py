@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 import pytensor
 import pytensor.tensor as pt
+from pytensor.graph.replace import clone_replace
 
 from symupdates._checks import InputError
 from symupdates.gradients import check_params
@@ -51,12 +52,12 @@ class Packed:
 
     @property
     def replacements(self) -> dict:
-        """{parameter: its view of :attr:`flat`}, for :func:`pytensor.clone_replace` or ``givens``."""
+        """{parameter: its view of :attr:`flat`}, for ``clone_replace`` or ``givens``."""
         return dict(zip(self.params, self.views))
 
     def replace(self, expr):
         """``expr`` (or a list of expressions) with every parameter read from :attr:`flat`."""
-        return pytensor.clone_replace(expr, replace=self.replacements)
+        return clone_replace(expr, replace=self.replacements)
 
     def _slot(self, param) -> int:
         try:

@@ -46,6 +46,25 @@ class Updates(OrderedDict):
         """The optimizer's state variables by name, in creation order."""
         return OrderedDict((e.var.name, e.var) for e in self._entries)
 
+    @property
+    def learning_rate(self):
+        """The shared variable holding the learning rate of the latest step.
+
+        It exists when the learning rate is a schedule, a plateau policy or a
+        symbolic value (NaN before the first step); a constant has none.
+        Read it after each step, e.g. in ``pm.callbacks.Tracker(lr=lambda:
+        updates.learning_rate.get_value())``.
+        """
+        found = [v for name, v in self.state.items() if name.endswith(".learning_rate")]
+        if not found:
+            raise InputError(
+                "these updates have a constant learning rate, so no state records it; "
+                "give a schedule or a shared variable as `learning_rate` to track it."
+            )
+        if len(found) > 1:
+            raise InputError(f"several learning rates are recorded ({[v.name for v in found]}); use `state[name]`.")
+        return found[0]
+
     def reset(self) -> None:
         """Reset every state variable to its fresh value (parameters are kept).
 
