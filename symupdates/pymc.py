@@ -1,0 +1,137 @@
+"""PyMC integration: give optimizers the ADVI loss under ``pm.fit``.
+
+``pm.fit`` calls ``obj_optimizer(grads, params)`` with gradients only, so an
+optimizer that watches the loss (:func:`symupdates.reduce_on_plateau`) cannot
+see it. PyMC builds the loss (the Monte Carlo estimate of the negative ELBO)
+in ``ObjectiveFunction.add_obj_updates`` by calling the objective, and hands
+that very expression to the optimizer's gradients and to the score that
+``fit`` records in ``approx.hist``. :func:`loss_aware` makes the inference's
+objective remember that expression, and wraps the optimizer so that it
+receives it as its loss: the plateau logic then sees exactly the values in
+``approx.hist`` (same graph, same random draws, no extra computation).
+
+PyMC is imported only inside these functions; ``symupdates`` never needs it.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from symupdates._checks import InputError
+from symupdates.core import Transform, apply
+
+__all__ = ["fit", "loss_aware", "as_transform"]
+
+
+def as_transform(optimizer) -> Transform:
+    """The :class:`~symupdates.Transform` behind ``optimizer``.
+
+    Accepts a transform, a named optimizer (``symupdates.adam``) or its factory
+    (``symupdates.adam(learning_rate=...)``, a :func:`functools.partial`).
+    """
+    if isinstance(optimizer, Transform):
+        return optimizer
+    if isinstance(optimizer, functools.partial) and hasattr(optimizer.func, "transform") and not optimizer.args:
+        return optimizer.func.transform(**optimizer.keywords)
+    if callable(optimizer) and hasattr(optimizer, "transform"):
+        return optimizer.transform()
+    raise InputError(
+        f"cannot give the loss to {optimizer!r}: use a symupdates optimizer (e.g. symupdates.adam(...)) "
+        "or a symupdates transform."
+    )
+
+
+class _RecordsLoss:
+    """Mixin for a PyMC ObjectiveFunction: remembers the last objective (not test-function) target."""
+
+    symupdates_loss = None
+
+    def __call__(self, nmc, **kwargs):
+        target = super().__call__(nmc, **kwargs)
+        if "more_tf_params" not in kwargs:
+            self.symupdates_loss = target
+        return target
+
+
+def loss_aware(inference, optimizer):
+    """Prepare ``inference`` and return an ``obj_optimizer`` that receives its loss.
+
+    Parameters
+    ----------
+    inference : pymc.variational.Inference
+        E.g. ``pm.ADVI()``. Its objective is replaced by one that remembers the
+        loss expression it builds (same class, same operator and test function).
+    optimizer : symupdates optimizer, factory or transform
+
+    Returns
+    -------
+    callable
+        ``obj_optimizer(grads, params) -> Updates`` for ``inference.fit`` or
+        ``pm.fit(method=inference, ...)``; its transforms see the loss as ``ctx.loss``.
+        Its ``latest`` attribute holds the updates of its latest call, as
+        :attr:`Factory.latest <symupdates.options.Factory.latest>`.
+
+    Examples
+    --------
+    >>> import pymc as pm, symupdates as su  # doctest: +SKIP
+    >>> advi = pm.ADVI(model=model)  # doctest: +SKIP
+    >>> opt = su.pymc.loss_aware(advi, su.adam(learning_rate=su.reduce_on_plateau(0.05, patience=100)))  # doctest: +SKIP
+    >>> approx = advi.fit(5000, obj_optimizer=opt)  # doctest: +SKIP
+    """
+    transform = as_transform(optimizer)
+    objective = inference.objective
+    if not isinstance(objective, _RecordsLoss):
+        cls = type(f"LossRecording{type(objective).__name__}", (_RecordsLoss, type(objective)), {})
+        objective = cls(objective.op, objective.tf)
+        inference.objective = objective
+    has_loss = bool(getattr(objective.op, "returns_loss", False))
+
+    def obj_optimizer(loss_or_grads=None, params=None):
+        if loss_or_grads is None and params is None:
+            return obj_optimizer
+        loss = objective.symupdates_loss if has_loss and isinstance(loss_or_grads, list | tuple) else None
+        obj_optimizer.latest = apply(transform, loss_or_grads, params, loss=loss)
+        return obj_optimizer.latest
+
+    obj_optimizer.latest = None
+    return obj_optimizer
+
+
+def fit(n=10000, method="advi", model=None, *, obj_optimizer=None, random_seed=None, inf_kwargs=None, **kwargs):
+    """``pm.fit`` whose ``obj_optimizer`` sees the loss (for :func:`symupdates.reduce_on_plateau`).
+
+    Parameters
+    ----------
+    n : int
+        Number of iterations.
+    method : {"advi", "fullrank_advi", "svgd", "asvgd"} or pymc Inference
+    model : pymc.Model, optional
+    obj_optimizer : symupdates optimizer, factory or transform, optional
+        Default: PyMC's default, ``adagrad_window`` (as :func:`symupdates.adagrad_window`).
+    random_seed, inf_kwargs
+        As ``pm.fit``: used to build the inference from a method name.
+    **kwargs
+        Passed on to ``Inference.fit`` (``callbacks``, ``progressbar``, ``obj_n_mc``, ...).
+
+    Returns
+    -------
+    pymc.variational.Approximation
+    """
+    import pymc as pm
+
+    from symupdates.optimizers import adagrad_window
+
+    methods = {"advi": pm.ADVI, "fullrank_advi": pm.FullRankADVI, "svgd": pm.SVGD, "asvgd": pm.ASVGD}
+    if isinstance(method, str):
+        if method.lower() not in methods:
+            raise InputError(f"`method` must be one of {sorted(methods)} or a pymc Inference, got {method!r}.")
+        inf_kwargs = dict(inf_kwargs or {})
+        if random_seed is not None:
+            inf_kwargs["random_seed"] = random_seed
+        inference = methods[method.lower()](model=pm.modelcontext(model), **inf_kwargs)
+    elif isinstance(method, pm.variational.inference.Inference):
+        inference = method
+    else:
+        raise InputError(f"`method` must be one of {sorted(methods)} or a pymc Inference, got {method!r}.")
+    optimizer = adagrad_window(learning_rate=0.001) if obj_optimizer is None else obj_optimizer
+    return inference.fit(n, obj_optimizer=loss_aware(inference, optimizer), **kwargs)
