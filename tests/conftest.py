@@ -9,6 +9,7 @@ import os
 
 import numpy as np
 import pytensor
+import pytensor.tensor as pt
 import pytest
 
 FAST = os.environ.get("SYMUPDATES_TEST_MODE", "FAST_COMPILE")
@@ -20,6 +21,36 @@ def run_steps(updates, n_steps, mode=FAST, inputs=(), feed=None):
     for k in range(n_steps):
         fn(*(feed(k) if feed else ()))
     return fn
+
+
+SHAPES = [(), (1,), (3,), (2, 3)]
+
+
+def random_problem(seed, dtype, shapes=SHAPES, n_steps=20):
+    """Initial parameters of ``shapes`` and ``n_steps`` lists of gradients, normal draws."""
+    rng = np.random.default_rng(seed)
+    p0 = [rng.normal(size=s).astype(dtype) for s in shapes]
+    grads = [[rng.normal(size=s).astype(dtype) for s in shapes] for _ in range(n_steps)]
+    return p0, grads
+
+
+def run_trajectory(factory, p0, grads, mode=FAST, after_step=None):
+    """The parameter values after every step of ``factory(gradient inputs, params)``.
+
+    Returns (list over steps of lists of arrays, the updates); ``after_step(updates)``
+    runs after each step (e.g. to record some state).
+    """
+    params = [pytensor.shared(p.copy(), name=f"p{i}") for i, p in enumerate(p0)]
+    inputs = [pt.tensor(f"g{i}", dtype=p.dtype, shape=p.shape) for i, p in enumerate(p0)]
+    updates = factory(inputs, params)
+    fn = pytensor.function(inputs, [], updates=updates, mode=mode)
+    out = []
+    for g in grads:
+        fn(*g)
+        out.append([p.get_value().copy() for p in params])
+        if after_step is not None:
+            after_step(updates)
+    return out, updates
 
 
 @pytest.fixture
