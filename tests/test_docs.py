@@ -1,0 +1,201 @@
+"""The documentation: the Sphinx build (warnings are errors) and the docstrings it is made of.
+
+The build runs once per session on a copy of ``docs/`` (so generated pages do
+not land in the source tree) and its HTML is checked: the API page links every
+public name, the options page lists every common option, the schedules page
+has a plot per schedule.
+"""
+
+from __future__ import annotations
+
+import html
+import importlib
+import inspect
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import typing
+import warnings
+from pathlib import Path
+
+import pytest
+
+import symupdates
+from symupdates.core import Transform
+
+numpydoc_docscrape = pytest.importorskip("numpydoc.docscrape")
+pytest.importorskip("sphinx")
+pytest.importorskip("matplotlib")
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+#: Modules whose transform factories must document their formula.
+TRANSFORM_MODULES = [
+    "adaptive", "momentum", "linear", "clipping", "sign", "trust_ratio",
+    "factored", "averaging", "plateau", "wrappers",
+]
+BUILD_TIMEOUT = 300
+
+
+def _build(root: Path) -> Path:
+    source, out = root / "source", root / "html"
+    shutil.rmtree(root, ignore_errors=True)
+    shutil.copytree(DOCS, source, ignore=shutil.ignore_patterns("_build", "generated", "api.rst", "__pycache__"))
+    shutil.copytree(DOCS.parent / "examples", root / "examples")  # literalinclude'd by pymc.rst
+    cmd = [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-b", "html", "-q", str(source), str(out)]
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=BUILD_TIMEOUT, env=_env())
+    elapsed = time.perf_counter() - start
+    assert proc.returncode == 0, (
+        f"sphinx-build failed (exit {proc.returncode}, {elapsed:.0f} s):\n{proc.stdout}\n{proc.stderr}"
+    )
+    print(f"docs built in {elapsed:.1f} s")
+    (root / "ok").write_text(f"{elapsed:.1f}")
+    return out
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory):
+    """Build the HTML docs once per test session (once in all, under pytest-xdist); return the output folder."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return _build(tmp_path_factory.getbasetemp() / "docs-build")
+    import fcntl
+
+    shared = tmp_path_factory.getbasetemp().parent  # common to the workers of this session
+    root = shared / "docs-build"
+    with open(shared / "docs-build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # the first worker builds, the others wait and reuse
+        try:
+            if (root / "ok").is_file():
+                return root / "html"
+            return _build(root)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _env():
+    env = dict(os.environ, MPLBACKEND="Agg")
+    env.pop("SYMUPDATES_TEST_MODE", None)
+    return env
+
+
+def _text(path: Path) -> str:
+    """The visible text of the body of an HTML page (no sidebar, no navigation)."""
+    raw = path.read_text(encoding="utf-8")
+    start = raw.index('<div class="body"')
+    ends = [i for i in (raw.find(f'<div class="{c}"', start) for c in ("sphinxsidebar", "footer")) if i > 0]
+    raw = raw[start : min(ends, default=len(raw))]
+    raw = re.sub(r"<(script|style)\b.*?</\1>", " ", raw, flags=re.S)
+    return html.unescape(re.sub(r"<[^>]+>", " ", raw))
+
+
+def _mentions(text: str, name: str) -> bool:
+    return re.search(rf"(?<![\w]){re.escape(name)}(?![\w])", text) is not None
+
+
+def test_build_makes_every_page(built):
+    for page in ["index", "api", "options", "conventions", "schedules"]:
+        assert (built / f"{page}.html").is_file(), page
+
+
+def test_api_page_names_and_links_every_public_name(built):
+    api = built / "api.html"
+    text = _text(api)
+    raw = api.read_text(encoding="utf-8")
+    missing = [name for name in symupdates.__all__ if not _mentions(text, name)]
+    assert not missing, f"api.html does not mention {missing}"
+    stubs = set(re.findall(r'href="generated/([^"#]+)\.html', raw))
+    unlinked = [name for name in symupdates.__all__ if not any(s.rsplit(".", 1)[-1] == name for s in stubs)]
+    assert not unlinked, f"api.html has no page for {unlinked}"
+    for stub in stubs:
+        assert (built / "generated" / f"{stub}.html").is_file(), stub
+
+
+def test_api_page_covers_schedules_and_optimizers(built):
+    text = _text(built / "api.html")
+    for name in list(symupdates.schedules.__all__) + list(symupdates.optimizers.__all__):
+        assert _mentions(text, name), name
+    for section in ["Named optimizers", "Transforms", "Options", "Schedules", "State API", "PyMC and Lasagne helpers"]:
+        assert section in text, section
+
+
+def test_options_page_lists_every_common_option_in_order(built):
+    from symupdates.options import COMMON_OPTIONS
+
+    raw = (built / "options.html").read_text(encoding="utf-8")
+    first_cells = re.findall(r"<tr[^>]*>\s*<td[^>]*>(.*?)</td>", raw, flags=re.S)
+    rows = [html.unescape(re.sub(r"<[^>]+>", "", cell)).strip() for cell in first_cells]
+    assert rows == list(COMMON_OPTIONS)
+    text = _text(built / "options.html")
+    assert "The order they apply in" in text
+    # The order of application comes from the options module docstring, rendered verbatim.
+    order = text[text.index("The order they apply in") : text.index("Built from")]
+    assert "12. skip_nonfinite" in re.sub(r"\s+", " ", order).replace(" ,", ",")
+
+
+def test_schedules_page_plots_every_schedule(built):
+    page = (built / "schedules.html").read_text(encoding="utf-8")
+    images = re.findall(r'<img[^>]+src="([^"]+\.png)"', page)
+    factories = [
+        n for n in symupdates.schedules.__all__
+        if inspect.isfunction(getattr(symupdates.schedules, n))
+        and typing.get_type_hints(getattr(symupdates.schedules, n)).get("return") is symupdates.schedules.Schedule
+    ]
+    assert len(images) >= len(factories)
+    for src in images:
+        assert (built / src).is_file() and (built / src).stat().st_size > 1000, src
+    text = _text(built / "schedules.html")
+    for name in factories:
+        assert re.search(rf"schedules\s*\.\s*{name}\s*\(", text), name
+
+
+def test_conventions_page_covers_the_documented_differences(built):
+    text = _text(built / "conventions.html").lower()
+    for topic in ["adam", "amsgrad", "rmsprop", "adagrad", "adamax", "momentum", "clip_grad_norm_",
+                  "exclude_current", "int64", "float32", "optax", "torch", "lasagne", "pymc"]:
+        assert topic in text, topic
+
+
+# -- docstrings -----------------------------------------------------------------------
+
+
+def _is_transform_factory(fn) -> bool:
+    try:
+        ret = typing.get_type_hints(fn).get("return")
+    except Exception:  # unresolved annotation: not a transform factory we can recognise
+        return False
+    return isinstance(ret, type) and issubclass(ret, Transform)
+
+
+def _public_documented():
+    items = [(f"symupdates.{n}", getattr(symupdates, n)) for n in symupdates.optimizers.__all__]
+    for short in TRANSFORM_MODULES:
+        module = importlib.import_module(f"symupdates.{short}")
+        for name in getattr(module, "__all__", []):
+            obj = getattr(module, name)
+            if inspect.isfunction(obj) and _is_transform_factory(obj):
+                items.append((f"symupdates.{short}.{name}", obj))
+    return items
+
+
+DOCUMENTED = _public_documented()
+
+
+def test_there_are_optimizers_and_transforms_to_check():
+    names = {name for name, _ in DOCUMENTED}
+    assert {"symupdates.adam", "symupdates.sgd", "symupdates.adaptive.scale_by_adam", "symupdates.momentum.trace"} <= names
+
+
+@pytest.mark.parametrize("name, obj", DOCUMENTED, ids=[name for name, _ in DOCUMENTED])
+def test_docstring_has_math_and_sections(name, obj):
+    doc = inspect.getdoc(obj) or ""
+    assert ".. math::" in doc or ":math:`" in doc, f"{name}: the docstring has no formula (.. math:: or :math:)"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpydoc warns on malformed sections
+        parsed = numpydoc_docscrape.NumpyDocString(doc)
+    assert parsed["Parameters"] or parsed["References"] or parsed["Notes"], (
+        f"{name}: the docstring needs a Parameters, Notes or References section"
+    )
+    assert parsed["Summary"], f"{name}: the docstring has no summary line"
