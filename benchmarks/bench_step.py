@@ -9,8 +9,8 @@ Usage::
 Competitors run interleaved, round after round, and the table reports the
 median per step and the ratio to the fastest entry of the same row. The
 bandwidth bound is the bytes the step must move (Adam: 7 x 4 bytes per float32
-element: read p, g, m, v; write p, m, v) divided by the bandwidth of an
-in-place read-modify-write triad ``a += s * b`` measured in the same run.
+element: read p, g, m, v; write p, m, v) divided by the bandwidth of a
+one-pass in-place triad ``a[i] += s * b[i]`` (Numba) measured in the same run.
 """
 
 from __future__ import annotations
@@ -44,19 +44,51 @@ def layouts(scale: float) -> dict:
 
 
 def triad_bandwidth(n: int, reps: int = 20) -> float:
-    """Bytes per second of an in-place ``a += s * b`` (3 x 4 bytes per element moved)."""
+    """Bytes per second of an in-place triad ``a[i] += s * b[i]`` (12 bytes per element moved).
+
+    One compiled pass (Numba): NumPy's ``a += s * b`` makes a temporary and moves
+    20 bytes per element, which would undercount the bandwidth.
+    """
+    from numba import njit
+
+    @njit(cache=False, fastmath=False)
+    def triad(a, b, s):
+        for i in range(a.size):
+            a[i] += s * b[i]
+
     a = np.ones(n, np.float32)
     b = np.ones(n, np.float32)
+    triad(a, b, np.float32(1e-7))  # compile
     times = []
     for _ in range(reps):
         t = time.perf_counter()
-        a += np.float32(1e-7) * b
+        triad(a, b, np.float32(1e-7))
         times.append(time.perf_counter() - t)
     return 12 * n / min(times)
 
 
 # --------------------------------------------------------------------------- runners
-def symupdates_step(name, shapes, mode):
+def synchronised(fn, updates):
+    """``fn`` that returns once its updates are computed.
+
+    PyTensor's JAX mode stores updated shared values as JAX arrays, dispatched
+    asynchronously; block on every one of them so the step is really timed.
+    """
+    try:
+        import jax
+    except ImportError:
+        return fn
+    shared = list(updates)
+
+    def step():
+        fn()
+        jax.block_until_ready([v.get_value(borrow=True) for v in shared])
+
+    return step
+
+
+def symupdates_step(name, shapes, mode, packed=False):
+    """symupdates' step; ``packed``: every tensor lives in one flat vector (symupdates.pack)."""
     import pytensor
 
     import symupdates
@@ -64,6 +96,11 @@ def symupdates_step(name, shapes, mode):
     rng = np.random.default_rng(1)
     params = [pytensor.shared(rng.normal(size=s).astype("float32"), name=f"p{i}") for i, s in enumerate(shapes)]
     grads = [pytensor.shared(rng.normal(size=s).astype("float32")) for s in shapes]
+    if packed:
+        # the loss would read the parameters through pack(params).replace(loss), so its
+        # gradient is one flat vector too; here the gradients are given
+        params = [symupdates.pack(params).flat]
+        grads = [pytensor.shared(np.concatenate([g.get_value().ravel() for g in grads]))]
     kwargs = {
         "adam": lambda: symupdates.adam(grads, params, learning_rate=1e-3),
         "adamw": lambda: symupdates.adamw(grads, params, learning_rate=1e-3)
@@ -73,8 +110,16 @@ def symupdates_step(name, shapes, mode):
         "adadelta": lambda: symupdates.adadelta(grads, params),
         "momentum": lambda: symupdates.momentum(grads, params, learning_rate=1e-3),
     }
-    fn = pytensor.function([], [], updates=kwargs[name](), mode=mode)
-    return fn
+    updates = kwargs[name]()
+    if mode == "device":  # symupdates.compile: parameters and state stay JAX arrays on the device
+        fn = symupdates.compile([], [], updates, backend="jax")
+
+        def step():
+            fn()
+            fn._jax.block_until_ready(fn._values)
+
+        return step
+    return synchronised(pytensor.function([], [], updates=updates, mode=mode), updates)
 
 
 def pymc_step(name, shapes, mode):
@@ -90,7 +135,7 @@ def pymc_step(name, shapes, mode):
     try:
         with pytensor.config.change_flags(floatX="float32"):
             updates = fn_(grads, params, learning_rate=1e-3) if name != "adadelta" else fn_(grads, params)
-            return pytensor.function([], [], updates=updates, mode=mode)
+            return synchronised(pytensor.function([], [], updates=updates, mode=mode), updates)
     except Exception:  # pymc cannot build some float32 graphs
         return None
 
@@ -184,11 +229,27 @@ def numpy_adam_step(name, shapes):
     return step
 
 
+#: Unpacked graphs with more tensors than this are not compiled on the modes named:
+#: PyTensor's NUMBA and JAX compilation of a graph of ~150 separate tensors was killed
+#: for lack of memory (23 GB) on the benchmark machine, and the C backend's compile
+#: time grows superlinearly (issue 6: pymc adam, 1,000 tensors, 142 s).
+UNPACKED_LIMIT = {"NUMBA": 20, "JAX": 20, "CVM": 300}
+
+
 def competitors(name, shapes, backends):
+    """{label: factory of a step function, or a string saying why it is not run}."""
     out = OrderedDict()
     for mode in backends:
-        out[f"symupdates {mode}"] = lambda mode=mode: symupdates_step(name, shapes, mode)
-        out[f"pymc {mode}"] = lambda mode=mode: pymc_step(name, shapes, mode)
+        if len(shapes) > UNPACKED_LIMIT.get(mode, 10**9):
+            why = f"not run: {len(shapes)} separate tensors exceed the {mode} compile limit"
+            out[f"symupdates {mode}"] = out[f"pymc {mode}"] = why
+        else:
+            out[f"symupdates {mode}"] = lambda mode=mode: symupdates_step(name, shapes, mode)
+            out[f"pymc {mode}"] = lambda mode=mode: pymc_step(name, shapes, mode)
+            if mode == "JAX":
+                out["symupdates.compile (JAX, device-resident)"] = lambda: symupdates_step(name, shapes, "device")
+        if len(shapes) > 1:
+            out[f"symupdates packed {mode}"] = lambda mode=mode: symupdates_step(name, shapes, mode, packed=True)
     out["torch foreach"] = lambda: torch_step(name, shapes, "foreach")
     out["torch fused"] = lambda: torch_step(name, shapes, "fused")
     out["optax jit+donate"] = lambda: optax_step(name, shapes)
@@ -237,7 +298,7 @@ def main(argv=None):
     ap.add_argument("--scale", type=float, default=1.0, help="fraction of the 10M elements per layout")
     ap.add_argument("--optimizers", default=",".join(OPTIMIZERS))
     ap.add_argument("--backends", default="CVM,NUMBA,JAX", help="PyTensor modes to time")
-    ap.add_argument("--layouts", default=None, help="comma-separated subset of layout names")
+    ap.add_argument("--layouts", default=None, help='comma-separated subset of layout names ("" for none)')
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--per-round", type=int, default=3)
     ap.add_argument("--compile", default="", help="comma-separated parameter counts for the compile-time table")
@@ -250,7 +311,7 @@ def main(argv=None):
     if args.compile:
         compile_times([int(x) for x in args.compile.split(",")], args.backends.split(","))
     all_layouts = layouts(args.scale)
-    chosen = args.layouts.split(",") if args.layouts else list(all_layouts)
+    chosen = list(all_layouts) if args.layouts is None else [x for x in args.layouts.split(",") if x]
     for lname in chosen:
         shapes = all_layouts[lname]
         n = sum(int(np.prod(s)) for s in shapes)
@@ -261,6 +322,9 @@ def main(argv=None):
         for name in args.optimizers.split(","):
             steps = {}
             for label, make in competitors(name, shapes, args.backends.split(",")).items():
+                if isinstance(make, str):
+                    print(f"| {name} | {label} | {make} | | |")
+                    continue
                 try:
                     fn = make()
                 except Exception as err:  # a competitor that cannot run this case is reported, not hidden
