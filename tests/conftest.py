@@ -53,6 +53,16 @@ def run_trajectory(factory, p0, grads, mode=FAST, after_step=None):
     return out, updates
 
 
+def assert_float32_kept(updates, trajectory):
+    """Every update and the final parameters are float32, except the int64 step counter
+    and the float64 record of a non-constant learning rate."""
+    for var, new in updates.items():
+        if var.name.endswith(("step", ".learning_rate")):
+            continue
+        assert var.dtype == "float32" and new.dtype == "float32", var.name
+    assert all(x.dtype == np.float32 and np.all(np.isfinite(x)) for x in trajectory[-1])
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(20261123)
