@@ -19,6 +19,7 @@ import numpy as np
 import pytensor
 import pytensor.tensor as pt
 from pytensor.graph.replace import clone_replace
+from pytensor.tensor.basic import split
 
 from symupdates._checks import InputError
 from symupdates.gradients import check_params
@@ -43,10 +44,15 @@ class Packed:
         self.flat = pytensor.shared(
             np.concatenate([v.ravel() for v in values]) if values else np.zeros(0), name=name, shape=(total,)
         )
-        #: Each parameter as a reshaped slice of :attr:`flat`, with its static shape.
+        # One Split node (views, no copy) rather than a slice per parameter: the loss
+        # graph gains O(1) nodes to rewrite, and the gradient with respect to
+        # :attr:`flat` is one Join of the parameters' gradients instead of a chain of
+        # increments of a zero vector, one per parameter.
+        pieces = split(self.flat, sizes) if len(sizes) > 1 else [self.flat] * len(sizes)
+        #: Each parameter as a reshaped piece of :attr:`flat`, with its static shape.
         self.views = [
-            pt.specify_shape(self.flat[a:b].reshape(shape), p.type.shape)
-            for p, shape, a, b in zip(self.params, self._shapes, self._offsets[:-1], self._offsets[1:])
+            pt.specify_shape(piece.reshape(shape), p.type.shape)
+            for p, piece, shape in zip(self.params, pieces, self._shapes)
         ]
         self._index = {id(p): i for i, p in enumerate(self.params)}
 
