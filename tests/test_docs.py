@@ -96,7 +96,7 @@ def _mentions(text: str, name: str) -> bool:
 
 
 def test_build_makes_every_page(built):
-    for page in ["index", "api", "options", "conventions", "schedules"]:
+    for page in ["index", "api", "options", "conventions", "schedules", "pymc", "performance"]:
         assert (built / f"{page}.html").is_file(), page
 
 
