@@ -4,7 +4,7 @@ Usage::
 
     python benchmarks/bench_step.py                 # full sizes (about 10M elements per layout)
     python benchmarks/bench_step.py --scale 0.1     # a quick run
-    python benchmarks/bench_step.py --compile 10,100,1000   # also build/compile time vs number of parameters
+    python benchmarks/bench_step.py --compile 10,100,1000 --layouts ""  # build/compile time vs number of parameters
 
 Competitors run interleaved, round after round, and the table reports the
 median per step and the ratio to the fastest entry of the same row. The
@@ -270,26 +270,65 @@ def bench(steps: dict, rounds: int, per_round: int) -> dict:
     return {k: statistics.median(v) for k, v in times.items()}
 
 
-def compile_times(sizes, backends):
-    """Graph-build and compile time of symupdates' Adam against the number of parameters."""
+def _compile_case(n, mode, path):
+    """(build s, compile s, step s) of one Adam graph over ``n`` float32 tensors of 64.
+
+    ``path``: "symupdates" / "pymc" (separate tensors, gradients given); "packed"
+    (symupdates.pack, the loss ``sum_i <p_i, g_i>`` read through the packed views, so
+    the gradient is the given one but flows through the views' Split and its Join);
+    "model only" (that packed loss and its gradient, no optimizer: what any optimizer
+    starts from, so "packed" minus it is the optimizer's share).
+    """
     import pytensor
+    import pytensor.tensor as pt
 
     import symupdates
 
+    params = [pytensor.shared(np.zeros(64, "float32"), name=f"p{i}") for i in range(n)]
+    grads = [pytensor.shared(np.ones(64, "float32")) for _ in range(n)]
+    t0 = time.perf_counter()
+    if path in ("packed", "model only"):
+        packed = symupdates.pack(params)
+        loss = packed.replace(pt.add(*[(p * g).sum() for p, g in zip(params, grads)]))
+        if path == "packed":
+            outputs, updates = [], symupdates.adam(loss, [packed.flat])
+        else:
+            outputs, updates = [pytensor.grad(loss, packed.flat)], {}
+    elif path == "pymc":
+        import pymc.variational.updates as pu
+
+        with pytensor.config.change_flags(floatX="float32"):  # pymc's adam needs it for float32 parameters
+            outputs, updates = [], pu.adam(grads, params)
+    else:
+        outputs, updates = [], symupdates.adam(grads, params)
+    t1 = time.perf_counter()
+    fn = pytensor.function([], outputs, updates=updates, mode=mode)
+    t2 = time.perf_counter()
+    return t1 - t0, t2 - t1, bench({"s": fn}, 5, 3)["s"]
+
+
+def compile_times(sizes, backends, unpacked_max):
+    """Graph-build and compile time of Adam against the number of parameters."""
     print("## Adam: build and compile time vs number of parameters (64 float32 each)\n")
-    print("| parameters | backend | build s | compile s | step ms |")
-    print("|---|---|---|---|---|")
+    print(f"Separate tensors are compiled up to {unpacked_max} parameters on CVM (compile time grows")
+    others = ", ".join(f"{k} {v}" for k, v in UNPACKED_LIMIT.items() if k != "CVM")
+    print(f"superlinearly), elsewhere up to {others} (memory).\n")
+    _compile_case(2, backends[0], "packed")  # first compilation in a process pays one-off costs
+    print("| parameters | path | backend | build s | compile s | step ms |")
+    print("|---|---|---|---|---|---|")
     for n in sizes:
         for mode in backends:
-            params = [pytensor.shared(np.zeros(64, "float32"), name=f"p{i}") for i in range(n)]
-            grads = [pytensor.shared(np.ones(64, "float32")) for _ in range(n)]
-            t0 = time.perf_counter()
-            updates = symupdates.adam(grads, params)
-            t1 = time.perf_counter()
-            fn = pytensor.function([], [], updates=updates, mode=mode)
-            t2 = time.perf_counter()
-            step = bench({"s": fn}, 5, 3)["s"]
-            print(f"| {n} | {mode} | {t1 - t0:.2f} | {t2 - t1:.2f} | {step * 1e3:.3f} |")
+            paths = ["model only", "packed"]
+            # NUMBA/JAX keep the step table's memory limit; the C backend goes to ``unpacked_max``
+            if n <= (unpacked_max if mode == "CVM" else UNPACKED_LIMIT.get(mode, unpacked_max)):
+                paths += ["symupdates", "pymc"]
+            for path in paths:
+                try:
+                    build, comp, step = _compile_case(n, mode, path)
+                except Exception as err:  # reported, not hidden
+                    print(f"| {n} | {path} | {mode} | failed: {type(err).__name__} | | |")
+                    continue
+                print(f"| {n} | {path} | {mode} | {build:.2f} | {comp:.2f} | {step * 1e3:.3f} |", flush=True)
     print()
 
 
@@ -302,6 +341,7 @@ def main(argv=None):
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--per-round", type=int, default=3)
     ap.add_argument("--compile", default="", help="comma-separated parameter counts for the compile-time table")
+    ap.add_argument("--unpacked-max", type=int, default=500, help="largest count compiled as separate tensors")
     args = ap.parse_args(argv)
 
     import pytensor
@@ -309,7 +349,7 @@ def main(argv=None):
     print(f"# symupdates step benchmark\n\nmachine: {platform.processor() or platform.machine()}, "
           f"python {platform.python_version()}, pytensor {pytensor.__version__}, scale {args.scale}\n")
     if args.compile:
-        compile_times([int(x) for x in args.compile.split(",")], args.backends.split(","))
+        compile_times([int(x) for x in args.compile.split(",")], args.backends.split(","), args.unpacked_max)
     all_layouts = layouts(args.scale)
     chosen = list(all_layouts) if args.layouts is None else [x for x in args.layouts.split(",") if x]
     for lname in chosen:

@@ -44,11 +44,7 @@ class Packed:
         self.flat = pytensor.shared(
             np.concatenate([v.ravel() for v in values]) if values else np.zeros(0), name=name, shape=(total,)
         )
-        # One Split node (views, no copy) rather than a slice per parameter: the loss
-        # graph gains O(1) nodes to rewrite, and the gradient with respect to
-        # :attr:`flat` is one Join of the parameters' gradients instead of a chain of
-        # increments of a zero vector, one per parameter.
-        pieces = split(self.flat, sizes) if len(sizes) > 1 else [self.flat] * len(sizes)
+        pieces = _pieces(self.flat, sizes)
         #: Each parameter as a reshaped piece of :attr:`flat`, with its static shape.
         self.views = [
             pt.specify_shape(piece.reshape(shape), p.type.shape)
@@ -91,6 +87,32 @@ class Packed:
         """Copy every parameter's value from :attr:`flat` back into its own shared variable."""
         for p in self.params:
             p.set_value(self.read(p))
+
+
+#: Most pieces one Split node makes. PyTensor's C backend compiles one module per
+#: number of pieces (a Split or Join of 2,000 took minutes of gcc on a 2-core
+#: machine), so Splits come in power-of-two arities up to this one and a module
+#: compiled once serves every model.
+SPLIT_ARITY = 64
+
+
+def _pieces(flat, sizes: list) -> list:
+    """Views of the vector ``flat`` of lengths ``sizes``, made by a tree of Splits.
+
+    A Split (a view, no copy) rather than a slice per parameter keeps the number of
+    nodes to rewrite near ``len(sizes)`` and makes the gradient with respect to
+    ``flat`` a few Joins instead of a chain of increments of a zero vector, one
+    per parameter. Each Split has a power-of-two arity of at most
+    :data:`SPLIT_ARITY`, padded with empty pieces.
+    """
+    if len(sizes) <= 1:
+        return [flat] * len(sizes)
+    if len(sizes) > SPLIT_ARITY:
+        groups = [sizes[i : i + SPLIT_ARITY] for i in range(0, len(sizes), SPLIT_ARITY)]
+        views = _pieces(flat, [sum(g) for g in groups])
+        return [piece for view, group in zip(views, groups) for piece in _pieces(view, group)]
+    arity = 1 << (len(sizes) - 1).bit_length()
+    return split(flat, sizes + [0] * (arity - len(sizes)))[: len(sizes)]
 
 
 def pack(params, name: str = "packed") -> Packed:
