@@ -5,6 +5,13 @@ does by default) and is rounded once to the input's dtype by an explicit cast.
 PyTensor's JAX backend (2.38 and 3.0) returns the float64 accumulator of
 ``Sum{acc=float64}`` without rounding it, which would silently turn float32
 parameters into float64 ones; the explicit cast keeps every backend exact.
+
+float16 inputs take another road. PyTensor's C backend (2.38, and 3.x's
+``CVM``) fuses the element-wise operation that produces a sum's input into the
+sum (``local_careduce_fusion``) and then computes it on ``npy_half`` values
+as if they were integers: ``(x ** 2).sum()`` of a float16 ``x`` comes out
+negative. A float16 sum is therefore a float32 matrix-vector product with a
+vector of ones, which no rewrite fuses.
 """
 
 from __future__ import annotations
@@ -22,11 +29,32 @@ def _rounded(reduced, dtype):
     return reduced if reduced.dtype == dtype else pt.cast(reduced, dtype)
 
 
+def _axes(x, axis) -> tuple:
+    if axis is None:
+        return tuple(range(x.ndim))
+    return tuple(sorted(a % x.ndim for a in (axis if isinstance(axis, tuple | list) else (axis,))))
+
+
+def _float16_sum(x, axis, keepdims):
+    """The sum of float16 ``x`` over ``axis`` as a float32 product with ones (see the module docstring)."""
+    axes = _axes(x, axis)
+    kept = [a for a in range(x.ndim) if a not in axes]
+    moved = pt.cast(x, "float32").transpose(*kept, *axes)
+    flat = moved.reshape((*[moved.shape[k] for k in range(len(kept))], -1), ndim=len(kept) + 1)
+    summed = pt.dot(flat, pt.ones((flat.shape[-1],), dtype="float32"))
+    return pt.expand_dims(summed, axes) if keepdims else summed
+
+
 def total(x, axis=None, keepdims=False):
-    """``x.sum(axis)`` accumulated in float64, returned in ``x``'s dtype."""
+    """``x.sum(axis)`` accumulated in float64 (float16: float32), returned in ``x``'s dtype."""
+    if x.dtype == "float16":
+        return _rounded(_float16_sum(x, axis, keepdims), x.dtype)
     return _rounded(pt.sum(x, axis=axis, keepdims=keepdims, dtype=_accumulator(x.dtype)), x.dtype)
 
 
 def mean(x, axis=None, keepdims=False):
-    """``x.mean(axis)`` accumulated in float64, returned in ``x``'s dtype."""
+    """``x.mean(axis)`` accumulated in float64 (float16: float32), returned in ``x``'s dtype."""
+    if x.dtype == "float16":
+        count = pt.prod([x.shape[a] for a in _axes(x, axis)]) if x.ndim else 1
+        return _rounded(_float16_sum(x, axis, keepdims) / pt.cast(count, "float32"), x.dtype)
     return _rounded(pt.mean(x, axis=axis, keepdims=keepdims, dtype=_accumulator(x.dtype)), x.dtype)

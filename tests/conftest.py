@@ -1,8 +1,11 @@
 """Shared test helpers.
 
-``FAST`` compiles in milliseconds (Python linker, NumPy kernels) and is used for
-the bulk of the numeric tests; the default, NUMBA and JAX modes are exercised
-by ``test_backends.py``. Set SYMUPDATES_TEST_MODE to run everything on another mode.
+``DEFAULT`` is the mode users get, ``pytensor.function``'s default: FAST_RUN with
+the C backend on PyTensor 2.38, Numba on PyTensor 3.x. The core numeric groups
+(NumPy and Lasagne reference trajectories, live PyMC, the dtype matrix, options
+against torch, bit identity with PyMC) compile with it. ``FAST`` compiles in
+milliseconds (Python linker, NumPy kernels) and serves the other tests; NUMBA
+and JAX are exercised by ``test_backends.py``. SYMUPDATES_TEST_MODE replaces both.
 """
 
 import os
@@ -13,6 +16,9 @@ import pytensor.tensor as pt
 import pytest
 
 FAST = os.environ.get("SYMUPDATES_TEST_MODE", "FAST_COMPILE")
+DEFAULT = os.environ.get("SYMUPDATES_TEST_MODE") or pytensor.compile.mode.get_default_mode()
+#: Whether the default mode runs on Numba, which has no float16 (PyTensor 3.x).
+DEFAULT_IS_NUMBA = "numba" in type(pytensor.compile.mode.get_mode(DEFAULT).linker).__module__
 
 
 def run_steps(updates, n_steps, mode=FAST, inputs=(), feed=None):
@@ -66,3 +72,21 @@ def assert_float32_kept(updates, trajectory):
 @pytest.fixture
 def rng():
     return np.random.default_rng(20261123)
+
+
+# -- the oracle errors the tests measured, printed at the end of the run ---------------
+_ORACLE_ERRORS: list = []
+
+
+def pytest_runtest_logreport(report):
+    if report.when == "call":
+        _ORACLE_ERRORS.extend(value for key, value in report.user_properties if key == "oracle_error")
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not _ORACLE_ERRORS:
+        return
+    terminalreporter.section("largest relative error against the oracle, over all steps")
+    for label, worst in sorted(_ORACLE_ERRORS):
+        figures = "  ".join(f"{dtype} {err:.3g}" for dtype, err in sorted(worst.items()))
+        terminalreporter.write_line(f"{label:34s} {figures}")

@@ -16,7 +16,7 @@ import numpy as np
 import pytensor
 import pytensor.tensor as pt
 import pytest
-from conftest import FAST
+from conftest import DEFAULT
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -76,7 +76,7 @@ class Problem:
 
 
 def run_trajectory(updates, params, n_steps=N_STEPS):
-    fn = pytensor.function([], [], updates=updates, mode=FAST)
+    fn = pytensor.function([], [], updates=updates, mode=DEFAULT)
     trajectory = [[p.get_value() for p in params]]
     for _ in range(n_steps):
         fn()
@@ -187,7 +187,7 @@ def test_problem_gradient_is_that_of_the_loss():
     problem = Problem(seed=5)
     params = problem.shared("float64")
     loss = problem.loss_or_grads(params, "loss")
-    symbolic = pytensor.function([], pytensor.grad(loss, params), mode=FAST)()
+    symbolic = pytensor.function([], pytensor.grad(loss, params), mode=DEFAULT)()
     for g, expected in zip(symbolic, problem.grad(problem.x0)):
         np.testing.assert_allclose(g, expected, rtol=1e-12, atol=1e-12)
 

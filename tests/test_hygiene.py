@@ -1,0 +1,57 @@
+"""The test suite runs on any machine: no test names a path outside the repository.
+
+Tests write only under pytest's ``tmp_path``/``tmp_path_factory``; a string
+literal holding an absolute path, the system temp folder or the home folder
+would tie them to the machine that wrote them.
+"""
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+#: Every test and example, except this file, whose own examples of bad paths are the check's test.
+SOURCES = sorted(p for p in [*ROOT.glob("tests/**/*.py"), *ROOT.glob("examples/*.py")] if p.name != "test_hygiene.py")
+ABSOLUTE = re.compile(r"""(?<![\w.$}])(/(tmp|home|root|work|var|opt|mnt|srv|Users|private)(/|\b)|[A-Za-z]:\\|~/)""")
+FORBIDDEN_CALLS = {"gettempdir", "expanduser", "mkdtemp", "mkstemp", "NamedTemporaryFile", "TemporaryDirectory"}
+
+
+def _strings_and_calls(path):
+    tree = ast.parse(path.read_text(), filename=str(path))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            yield node.lineno, "string", node.value
+        elif isinstance(node, ast.Call):
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            if name in FORBIDDEN_CALLS:
+                yield node.lineno, "call", name
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_machine_paths_in_python(path):
+    bad = [
+        f"{path.name}:{line}: {kind} {text!r}"
+        for line, kind, text in _strings_and_calls(path)
+        if kind == "call" or ABSOLUTE.search(text)
+    ]
+    assert not bad, "use pytest's tmp_path (or a path under the repository) instead of:\n" + "\n".join(bad)
+
+
+def test_ci_script_uses_its_own_temporary_folder():
+    """.ci/run gives every job a fresh TMPDIR and PyTensor compiledir inside one folder it removes."""
+    script = (ROOT / ".ci" / "run").read_text()
+    assert not [line for line in script.splitlines() if ABSOLUTE.search(line) and not line.lstrip().startswith("#")]
+    assert re.search(r"export TMPDIR=\"\$work/", script)
+    assert re.search(r"compiledir=\$work/", script)
+    assert "trap 'rm -rf \"$work\"' EXIT" in script
+
+
+def test_the_check_catches_what_it_should():
+    """The pattern flags what broke a fresh machine before, and not relative paths or URLs."""
+    for text in ["/tmp/c2/oracle_errors.txt", "/home/me/x", "C:\\data", "~/cache", "/work/main/tests"]:
+        assert ABSOLUTE.search(text), text
+    for text in ["docs/_build", "a/b", "https://pytensor.readthedocs.io/en/latest", "$work/tmp", "p / q"]:
+        assert not ABSOLUTE.search(text), text
