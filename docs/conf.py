@@ -12,7 +12,9 @@ that they stay complete as the library grows:
   (names no section claims land in "Other"). Autosummary writes a page per
   name under ``generated/``.
 * ``options.rst`` uses the ``symupdates-options`` directive (a table built from
-  ``COMMON_OPTIONS`` and ``OPTIONS_DOC`` in :mod:`symupdates.options`).
+  ``COMMON_OPTIONS`` and ``OPTIONS_DOC`` in :mod:`symupdates.options`) and the
+  ``symupdates-optimizer-options`` directive (which common options each named
+  optimizer takes, from the signatures: :func:`symupdates.options.optimizer_options_table`).
 * ``schedules.rst`` uses the ``symupdates-schedules`` directive: one plot per
   name in ``symupdates.schedules.__all__``, called with the arguments in
   :data:`SCHEDULE_EXAMPLES` (names in :data:`SCHEDULE_HELPERS` and classes are
@@ -158,11 +160,11 @@ OPTION_NAMES = {
     "symupdates.guards": ["skip_nonfinite", "multi_precision"],
 }
 STATE_NAMES = {
-    "symupdates.state": ["Updates", "StateEntry"],
+    "symupdates.state": ["Updates", "StateEntry", "ConstantRate"],
     "symupdates.core": ["BuildContext", "scalar_dtype"],
     "symupdates.gradients": ["check_params"],
     "symupdates.adaptive": ["moving_average", "running_max", "bias_correction", "coefficient", "rms_denominator"],
-    "symupdates._checks": ["InputError"],
+    "symupdates._checks": ["InputError", "ArgumentError"],
 }
 #: Modules whose whole ``__all__`` is shown under "PyMC and Lasagne helpers", after PYMC_NAMES.
 PYMC_MODULES = ["symupdates.pymc"]
@@ -234,7 +236,8 @@ def api_page() -> str:
         "   :no-members:",
         "",
         "Everything below is importable from :mod:`symupdates` unless its full path is shown.",
-        "Every named optimizer also accepts the common options of :doc:`options`.",
+        "Every named optimizer also accepts the common options of :doc:`options`, except where it",
+        "has a hyper-parameter of its own in their place (listed there).",
     )
 
     w.text(*_heading("Named optimizers", "-"))
@@ -385,9 +388,13 @@ def setup(app):
     class OptionsTable(_Generated):
         make = staticmethod(options_table_lines)
 
+    class OptimizerOptionsTable(_Generated):
+        make = staticmethod(lambda: symupdates.options.optimizer_options_table().splitlines())
+
     class SchedulePlots(_Generated):
         make = staticmethod(schedule_lines)
 
     app.add_directive("symupdates-options", OptionsTable)
+    app.add_directive("symupdates-optimizer-options", OptimizerOptionsTable)
     app.add_directive("symupdates-schedules", SchedulePlots)
     return {"parallel_read_safe": True}

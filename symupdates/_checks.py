@@ -11,13 +11,25 @@ from pytensor.graph.basic import Variable
 from pytensor.tensor.variable import TensorConstant, TensorVariable
 
 
-class InputError(TypeError, ValueError):
+class InputError(ValueError):
     """Bad input detected while building an update graph.
 
-    Subclasses both :class:`TypeError` and :class:`ValueError`, so code written
-    against either convention (Lasagne and PyMC raise ``ValueError``, Python
-    raises ``TypeError`` for bad keywords) catches it.
+    Every error symupdates raises for bad input is an ``InputError``, a
+    :class:`ValueError` (as Lasagne's and PyMC's): a hyper-parameter out of
+    range, a gradient of the wrong shape, a parameter that is not a shared
+    variable, an unknown optimizer name, state that does not fit.
+
+    Only a call that does not match the signature of a symupdates function (an
+    unknown keyword, too many positional arguments) raises its subclass
+    :class:`ArgumentError`, which is also a :class:`TypeError`, as Python's own
+    error for such a call. No other error of symupdates is a ``TypeError``, so
+    code that retries a callable on ``TypeError`` (taking it for a signature
+    mismatch) never swallows one of them.
     """
+
+
+class ArgumentError(InputError, TypeError):
+    """A call that does not match the signature of a symupdates function (see :class:`InputError`)."""
 
 
 def constant_value(value):
@@ -111,8 +123,8 @@ def check_choice(name: str, value, choices):
     return value
 
 
-def unknown_keyword(func_name: str, key: str, known) -> InputError:
+def unknown_keyword(func_name: str, key: str, known) -> ArgumentError:
     """The error for an unexpected keyword, with the closest valid spellings."""
     close = difflib.get_close_matches(key, list(known), n=3, cutoff=0.6)
     hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-    return InputError(f"{func_name}() got an unexpected keyword argument {key!r}.{hint}")
+    return ArgumentError(f"{func_name}() got an unexpected keyword argument {key!r}.{hint}")

@@ -31,7 +31,7 @@ import pytensor.tensor as pt
 from pytensor.graph.basic import Variable
 
 from symupdates._checks import InputError, constant_value, is_schedule
-from symupdates.gradients import check_params, get_or_compute_grads
+from symupdates.gradients import checked_grads
 from symupdates.state import StateEntry, Updates
 
 __all__ = ["Transform", "BuildContext", "chain", "apply", "identity", "scalar_dtype"]
@@ -74,7 +74,10 @@ class BuildContext:
         self.name = name
         self.param_names = _unique_names(self.params)
         self.constraints: list[Callable] = []
+        #: False, or the number of non-finite steps in a row that :func:`symupdates.skip_nonfinite` holds.
         self.guard_nonfinite = False
+        #: The constant learning rates applied (a varying one is recorded in state instead).
+        self.constant_learning_rates: list[float] = []
         #: The scalar loss when the optimizer was given one (else ``None``); read by
         #: :func:`symupdates.reduce_on_plateau`.
         self.loss = None
@@ -206,10 +209,16 @@ class BuildContext:
         return out
 
     def one_minus(self, value, dtype: str) -> Variable:
-        """``1 - value`` as a ``dtype`` scalar, rounded once when ``value`` is a constant."""
-        number = None if is_schedule(value) else constant_value(value)
-        if number is not None:
-            return pt.constant(np.asarray(1.0 - number, dtype=dtype))
+        """``1 - value`` as a ``dtype`` scalar.
+
+        A constant is subtracted in float64 and rounded once to ``dtype``. The
+        subtraction stays in the graph (constant folding computes it): in
+        float64 this is PyMC's ``1 - beta``, and FAST_RUN's rewrites, hence the
+        bits, depend on that structure (a pre-folded constant lets
+        ``local_greedy_distributor`` rewrite Adam's step differently).
+        """
+        if not is_schedule(value) and constant_value(value) is not None:
+            return pt.cast(1 - self.hyper(value, "float64"), dtype)
         return 1 - self.hyper(value, dtype)
 
     def schedule_value(self, schedule) -> Variable:
@@ -266,8 +275,10 @@ class BuildContext:
         for cond, exempt in self._gates:
             updates = self._hold(updates, cond, exempt)
         if self.guard_nonfinite:
-            updates = self._guard(updates, written)
-        return Updates(updates, params=self.params, entries=self._entries)
+            updates = self._guard(updates, written, self.guard_nonfinite)
+        return Updates(
+            updates, params=self.params, entries=self._entries, constant_learning_rates=self.constant_learning_rates
+        )
 
     def gate(self, cond, exempt=()) -> None:
         """Apply this step only where the boolean scalar ``cond`` holds.
@@ -285,14 +296,22 @@ class BuildContext:
             (var, new if id(var) in keep else pt.switch(cond, new, var)) for var, new in updates.items()
         )
 
-    def _guard(self, updates: OrderedDict, new_values: list) -> OrderedDict:
+    def _guard(self, updates: OrderedDict, new_values: list, max_consecutive_errors: int) -> OrderedDict:
+        """Hold a non-finite step, unless it ends more than ``max_consecutive_errors`` of them in a row.
+
+        Adds the int64 counters ``{name}.consecutive_nonfinite`` (non-finite
+        steps in a row, 0 after a finite one) and ``{name}.skipped`` (steps held).
+        """
         # pt.isfinite is missing from PyTensor 2.38, and pt.and_ takes two arguments in 3.x.
         finite = [~pt.any(pt.isnan(x) | pt.isinf(x)) for x in [*self.grads, *new_values]]
         ok = functools.reduce(pt.and_, finite)
-        guarded = self._hold(updates, ok)
-        skipped = pytensor.shared(np.int64(0), name=f"{self.name}.skipped")
-        self._register(skipped, lambda: np.int64(0))
-        guarded[skipped] = skipped + pt.switch(ok, 0, 1).astype("int64")
+        consecutive = self.scalar_state("consecutive_nonfinite", 0, "int64")
+        skipped = self.scalar_state("skipped", 0, "int64")
+        new_consecutive = pt.switch(ok, 0, consecutive + 1).astype("int64")
+        applied = pt.or_(ok, pt.gt(new_consecutive, max_consecutive_errors))
+        guarded = self._hold(updates, applied)
+        guarded[consecutive] = new_consecutive
+        guarded[skipped] = skipped + pt.switch(applied, 0, 1).astype("int64")
         return guarded
 
 
@@ -326,8 +345,7 @@ def apply(transform: Transform, loss_or_grads, params, *, loss=None) -> Updates:
     """
     if loss_or_grads is None or params is None:
         raise ValueError("Please provide both `loss_or_grads` and `params` to get updates.")
-    params = check_params(params)
-    grads = get_or_compute_grads(loss_or_grads, params)
+    params, grads = checked_grads(loss_or_grads, params)
     ctx = BuildContext(params, grads, transform.name)
     if loss is None and not isinstance(loss_or_grads, list | tuple):
         loss = loss_or_grads

@@ -12,26 +12,33 @@ from pytensor.tensor.variable import TensorVariable
 
 from symupdates._checks import InputError, constant_value
 
-__all__ = ["get_or_compute_grads", "check_params"]
+__all__ = ["get_or_compute_grads", "checked_grads", "check_params"]
 
 
-def check_params(params) -> list:
-    """Validate ``params``: a non-empty sequence of distinct float tensor shared variables."""
+def _shared_list(params) -> list:
+    """``params`` as a list, checked to be a sequence of shared variables."""
     if isinstance(params, Variable):
         raise InputError("`params` must be a list of shared variables; wrap a single one as [param].")
     try:
         params = list(params)
     except TypeError:
         raise InputError(f"`params` must be a list of shared variables, got {type(params).__name__}.") from None
-    if not params:
-        raise InputError("`params` is empty: give at least one shared variable to update.")
-    seen = {}
     for i, p in enumerate(params):
         if not isinstance(p, SharedVariable):
             raise InputError(
                 f"params[{i}] ({p!r}) is not a shared variable. Only shared variables can be "
                 "updated: create them with pytensor.shared(value)."
             )
+    return params
+
+
+def check_params(params) -> list:
+    """Validate ``params``: a non-empty sequence of distinct float tensor shared variables."""
+    params = _shared_list(params)
+    if not params:
+        raise InputError("`params` is empty: give at least one shared variable to update.")
+    seen = {}
+    for i, p in enumerate(params):
         if not isinstance(p, TensorVariable):
             raise InputError(f"params[{i}] ({p!r}) is a {p.type}, not a tensor; only tensors can be optimized.")
         if not p.dtype.startswith("float"):
@@ -80,7 +87,7 @@ def _check_grad(i: int, grad, param) -> TensorVariable:
 
 
 def get_or_compute_grads(loss_or_grads, params) -> list:
-    """Return one gradient expression per parameter.
+    """Return one gradient expression per parameter, as Lasagne's and PyMC's helper does.
 
     Parameters
     ----------
@@ -88,29 +95,35 @@ def get_or_compute_grads(loss_or_grads, params) -> list:
         A scalar loss, differentiated with :func:`pytensor.grad`, or gradient
         expressions, one per parameter, in the order of ``params``.
     params : list of shared variables
-        The parameters, float tensors, each listed once.
+        The variables to differentiate with respect to (any dtype, as in
+        Lasagne: an integer one gets PyTensor's zero gradient).
 
     Returns
     -------
     list of TensorVariable
-        A gradient per parameter, cast to the parameter's dtype.
+        ``loss_or_grads`` itself (the same object) when it is a list or tuple of
+        the right length, else ``pytensor.grad(loss_or_grads, params)``.
 
     Raises
     ------
     InputError
-        (a ``ValueError`` and a ``TypeError``) if a parameter is not a float
-        tensor shared variable or is repeated, if the loss is not a scalar, or if
-        the gradient list does not match the parameters in length, rank or
-        static shape.
+        (a ``ValueError``) if a parameter is not a shared variable, if the
+        number of gradients differs from the number of parameters, or if the
+        loss is not a scalar expression.
+
+    Notes
+    -----
+    The optimizers check more: float tensor parameters, each listed once, and
+    gradients of their parameter's rank and static shape, cast to its dtype.
     """
-    params = check_params(params)
+    params = _shared_list(params)
     if isinstance(loss_or_grads, list | tuple):
         if len(loss_or_grads) != len(params):
             raise InputError(
                 f"got {len(loss_or_grads)} gradient expressions for {len(params)} parameters; "
                 "give exactly one gradient per parameter, in the same order."
             )
-        return [_check_grad(i, g, p) for i, (g, p) in enumerate(zip(loss_or_grads, params))]
+        return loss_or_grads
     if constant_value(loss_or_grads) is not None and not isinstance(loss_or_grads, Variable):
         raise InputError(
             f"`loss_or_grads` is the number {loss_or_grads!r}, not a loss expression. "
@@ -126,4 +139,11 @@ def get_or_compute_grads(loss_or_grads, params) -> list:
             f"the loss must be a scalar, but it has {loss_or_grads.ndim} dimension(s) ({loss_or_grads.type}); "
             "reduce it first, e.g. loss.sum() or loss.mean()."
         )
-    return [_check_grad(i, g, p) for i, (g, p) in enumerate(zip(pytensor.grad(loss_or_grads, params), params))]
+    return pytensor.grad(loss_or_grads, params)
+
+
+def checked_grads(loss_or_grads, params) -> tuple[list, list]:
+    """The checked parameters and one gradient per parameter, of its rank, static shape and dtype."""
+    params = check_params(params)
+    grads = get_or_compute_grads(loss_or_grads, params)
+    return params, [_check_grad(i, g, p) for i, (g, p) in enumerate(zip(grads, params))]

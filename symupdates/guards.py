@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from symupdates._checks import InputError
+import numpy as np
+
+from symupdates._checks import InputError, check_int
 from symupdates.core import Transform
 
 __all__ = ["skip_nonfinite", "multi_precision"]
@@ -16,33 +18,75 @@ def _check(inner):
     return inner
 
 
+#: Non-finite steps in a row that :func:`skip_nonfinite` skips by default before it gives up.
+DEFAULT_MAX_CONSECUTIVE_ERRORS = 5
+
+
 @dataclasses.dataclass(frozen=True)
 class SkipNonFinite(Transform):
     inner: Transform
+    max_consecutive_errors: int = DEFAULT_MAX_CONSECUTIVE_ERRORS
     labelled = False
 
     def __post_init__(self):
         _check(self.inner)
+        check_int("max_consecutive_errors", self.max_consecutive_errors, 1)
 
     @property
     def name(self):
         return self.inner.name
 
     def build(self, ctx, updates):
-        ctx.guard_nonfinite = True
+        ctx.guard_nonfinite = self.max_consecutive_errors
         return ctx.run(self.inner, updates)
 
 
-def skip_nonfinite(inner: Transform) -> Transform:
-    r"""Skip a step whose gradients or new parameter values are not all finite.
+def skip_nonfinite(inner: Transform, max_consecutive_errors: int = DEFAULT_MAX_CONSECUTIVE_ERRORS) -> Transform:
+    r"""Skip a step whose gradients or new parameter values are not all finite, a few times in a row.
 
     If any gradient, or any resulting parameter value, is NaN or infinite, the
     step leaves every parameter *and* every state variable (moments, step
     counter) unchanged and adds one to the int64 counter ``{name}.skipped``;
-    otherwise it is the step of ``inner``. Works on every backend (it is a
-    ``switch`` in the graph). Off by default: without it a NaN propagates.
+    otherwise it is the step of ``inner``. The int64 counter
+    ``{name}.consecutive_nonfinite`` counts the non-finite steps in a row (a
+    finite step sets it to 0): once it exceeds ``max_consecutive_errors``, the
+    steps go through unguarded, so the NaN reaches the parameters and the
+    training fails as it would without the guard (``pm.fit`` raises its
+    ``FloatingPointError``). This is optax's ``apply_if_finite``. Works on every
+    backend (it is a ``switch`` in the graph). Off by default: without it a
+    NaN propagates at once.
+
+    Parameters
+    ----------
+    inner : Transform
+    max_consecutive_errors : int, default 5
+        Non-finite steps in a row that are skipped (at least 1). A transient
+        cause (a bad minibatch, a rare Monte Carlo draw that overflows) seldom
+        lasts several steps, while a diverged run stays non-finite: with 5 it
+        fails after 6 steps instead of running on without learning.
+
+    Returns
+    -------
+    Transform
+        ``inner`` guarded; ``{name}.skipped`` keeps the total number of skipped steps.
     """
-    return SkipNonFinite(inner)
+    return SkipNonFinite(inner, max_consecutive_errors)
+
+
+def nonfinite_option(value) -> int | None:
+    """The ``max_consecutive_errors`` that the named-optimizer option ``skip_nonfinite=value`` asks for.
+
+    ``False`` is off (``None``), ``True`` the default policy, an integer
+    (at least 1) the number of non-finite steps in a row to skip.
+    """
+    if isinstance(value, bool | np.bool_):
+        return DEFAULT_MAX_CONSECUTIVE_ERRORS if value else None
+    if not isinstance(value, int | np.integer):
+        raise InputError(
+            "`skip_nonfinite` must be True, False or the number of non-finite steps in a row to skip "
+            f"(an integer >= 1), got {value!r}."
+        )
+    return check_int("skip_nonfinite", value, 1)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -89,18 +89,30 @@ def _scaled(x) -> bool:
     return _elemwise(x, ps.Mul) and len(x.owner.inputs) == 2 and _scalar_factor(x.owner.inputs[0]) is not None
 
 
+def _scalar_product(s, c):
+    """``s * c`` for scalars, with ``s * (a / b)`` as ``(s * a) / b`` (``s / b`` when ``a`` is 1).
+
+    PyMC and Lasagne write Adam's coefficient ``lr * sqrt(1 - b2**t) / (1 - b1**t)``
+    and Adamax's ``lr / (1 - b1**t)``: this keeps their order of operations.
+    """
+    if _elemwise(c, ps.TrueDiv):
+        a, b = c.owner.inputs
+        return (s if constant_value(a) == 1 else s * a) / b
+    return s * c
+
+
 def fold_scale(s, u):
     """``s * u`` for a scalar ``s``, folded into ``u`` where that costs nothing per element.
 
     ``s * (c * y)`` with a scalar ``c`` becomes ``(s * c) * y`` (one multiplication
     per element saved), and ``s * (g / d)`` becomes ``(s * g) / d`` when ``g`` is
     not itself a product: the order in which PyMC and Lasagne write
-    ``lr * g / sqrt(...)``, so their numbers are reproduced to the last bit.
-    Anything else is ``s * u``.
+    ``lr * g / sqrt(...)``, so their numbers are reproduced to the last bit on
+    every backend. Anything else is ``s * u``.
     """
     if _scaled(u):
         c, y = u.owner.inputs
-        return (s * _scalar_factor(c)) * y
+        return _scalar_product(s, _scalar_factor(c)) * y
     if _elemwise(u, ps.TrueDiv):
         numerator, denominator = u.owner.inputs
         if _scaled(numerator) or not _elemwise(numerator, ps.Mul):
@@ -123,6 +135,8 @@ class ScaleByLearningRate(Transform):
             # a schedule, plateau or symbolic rate: keep the value this step uses, for trackers
             used = ctx.scalar_state("learning_rate", np.nan, "float64")
             ctx.set(used, ctx.hyper(self.learning_rate, "float64"))
+        else:
+            ctx.constant_learning_rates.append(constant_value(self.learning_rate))
         mults = resolve_per_param(self.multipliers, ctx, "lr_mult")
         out = []
         for u, mult in zip(updates, mults):
@@ -143,8 +157,9 @@ def scale_by_learning_rate(learning_rate, *, multipliers=None) -> Transform:
         :math:`\eta`; a schedule (callable of the int64 step counter) is read at the
         step being taken, so the first update uses ``schedule(0)``.
         Unless it is a constant, the value each step uses is kept in the float64
-        state ``{optimizer}.learning_rate`` (NaN before the first step), which
-        :attr:`Updates.learning_rate <symupdates.Updates.learning_rate>` returns.
+        state ``{optimizer}.learning_rate`` (NaN before the first step);
+        :attr:`Updates.learning_rate <symupdates.Updates.learning_rate>` returns it,
+        or the constant.
     multipliers : dict or callable, optional
         Per-parameter factors :math:`m_p` (MXNet ``lr_mult``): {parameter or
         name: factor} or callable(parameter) -> factor. Default 1.

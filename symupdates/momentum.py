@@ -13,7 +13,7 @@ from pytensor.graph.basic import Variable
 from symupdates._checks import check_decay, check_scalar
 from symupdates.core import Transform
 
-__all__ = ["trace", "apply_momentum", "apply_nesterov_momentum"]
+__all__ = ["trace", "parameter_momentum", "apply_momentum", "apply_nesterov_momentum"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,9 +50,10 @@ def trace(momentum=0.9, *, nesterov=False, dampening=0.0) -> Transform:
         u'_t &= b_t \quad\text{or, with nesterov,}\quad u'_t = u_t + \mu\, b_t
 
     Placed before the learning rate it is torch.optim.SGD's momentum (the
-    buffer holds gradients); placed after it, Lasagne's and PyMC's
-    ``apply_momentum`` (the buffer holds steps, ``velocity = -b``). The two
-    agree while the learning rate is constant.
+    buffer holds gradients); placed after it, the buffer holds steps (MXNet's
+    ``gamma2`` in RMSProp). The two agree while the learning rate is constant.
+    Lasagne's and PyMC's momentum, which acts on the new parameter values, is
+    :func:`parameter_momentum`.
 
     State: ``velocity`` per parameter.
 
@@ -65,23 +66,93 @@ def trace(momentum=0.9, *, nesterov=False, dampening=0.0) -> Transform:
     return Trace(momentum, nesterov, dampening)
 
 
-def _velocity(param, momentum):
+def momentum_step(mu, velocity, param, proposed, *, nesterov: bool):
+    """Lasagne's momentum on one proposed value: returns (new velocity, new parameter).
+
+    Classical: :math:`x = \\mu v + p'`, :math:`v \\leftarrow x - p`, :math:`p \\leftarrow x`;
+    Nesterov: :math:`x = \\mu v + p' - p`, :math:`v \\leftarrow x`,
+    :math:`p \\leftarrow \\mu x + p'`. The operations are written in Lasagne's
+    and PyMC's order, so every backend rounds them as it rounds PyMC's.
+    """
+    if nesterov:
+        x = mu * velocity + proposed - param
+        return x, mu * x + proposed
+    x = mu * velocity + proposed
+    return x - param, x
+
+
+def _velocity(param, name):
     value = param.get_value(borrow=True)
-    name = f"{param.name}.momentum.velocity" if param.name else None
     return pytensor.shared(np.zeros(value.shape, dtype=value.dtype), name=name, shape=param.type.shape)
+
+
+@dataclasses.dataclass(frozen=True)
+class ParameterMomentum(Transform):
+    decay: object = 0.9
+    nesterov: bool = False
+    name = "momentum"
+
+    def __post_init__(self):
+        check_decay("momentum", self.decay)
+
+    def build(self, ctx, updates):
+        velocities = [ctx.state(i, "velocity") for i in range(len(updates))]
+
+        def constrain(ctx_, i, value):
+            target = ctx.targets[i]
+            new_velocity, new = momentum_step(
+                ctx.hyper(self.decay, target.dtype), velocities[i], target, value, nesterov=self.nesterov
+            )
+            ctx.set(velocities[i], new_velocity)
+            return new
+
+        ctx.constraints.append(constrain)
+        return updates
+
+
+def parameter_momentum(momentum=0.9, *, nesterov=False) -> Transform:
+    r"""Lasagne's and PyMC's momentum, applied to the new parameter values.
+
+    With :math:`p' = p - u` the value the step proposes,
+
+    .. math::
+
+        v_t = \mu\, v_{t-1} + (p' - p), \qquad
+        p_t = p + v_t \quad\text{or, with nesterov,}\quad p_t = p' + \mu\, v_t
+
+    so the velocity :math:`v` holds (negative) steps, learning rate included:
+    :func:`apply_momentum` as a transform. It acts where the parameter update
+    happens, before ``clip_weights``. With a constant learning rate it is
+    :func:`trace` after the learning rate, rounded as PyMC rounds it.
+
+    Parameters
+    ----------
+    momentum : float or symbolic scalar, default 0.9
+        :math:`\mu \in [0, 1)`.
+    nesterov : bool, default False
+        Nesterov's form.
+
+    Notes
+    -----
+    State: ``velocity`` per parameter. The named :func:`symupdates.momentum` and
+    :func:`symupdates.nesterov_momentum` use it, so their numbers are PyMC's bit
+    for bit (``tests/test_pymc_bits.py``).
+
+    References
+    ----------
+    .. [1] Sutskever, I., Martens, J., Dahl, G. & Hinton, G. (2013). On the importance of
+       initialization and momentum in deep learning. ICML.
+    """
+    return ParameterMomentum(momentum, nesterov)
 
 
 def _momentum_dict(updates, params, momentum, nesterov):
     check_decay("momentum", momentum)
     updates = OrderedDict(updates)
     for param in list(updates) if params is None else params:
-        step = updates[param] - param
         mu = momentum if isinstance(momentum, Variable) else np.asarray(momentum, dtype=param.dtype)
-        mu = pt.cast(mu, param.dtype)
-        velocity = _velocity(param, momentum)
-        new_velocity = mu * velocity + step
-        updates[velocity] = new_velocity
-        new = param + (mu * new_velocity + step if nesterov else new_velocity)
+        velocity = _velocity(param, f"{param.name}.momentum.velocity" if param.name else None)
+        updates[velocity], new = momentum_step(pt.cast(mu, param.dtype), velocity, param, updates[param], nesterov=nesterov)
         updates[param] = pt.cast(new, param.dtype)
     return updates
 
@@ -111,8 +182,9 @@ def apply_momentum(updates, params=None, momentum=0.9):
 
     Notes
     -----
-    The step is recovered as ``p' - p``, which rounds in float32; the
-    optimizers of this package apply momentum with :func:`trace` instead.
+    The same operations, in the same order, as PyMC's and Lasagne's: the
+    numbers are theirs to the last bit. :func:`parameter_momentum` is this
+    helper as a transform.
     """
     return _momentum_dict(updates, params, momentum, nesterov=False)
 

@@ -1,4 +1,4 @@
-"""The options every named optimizer accepts, assembled in one documented order.
+"""The common options of the named optimizers, assembled in one documented order.
 
 A named optimizer is a *recipe*: the transform that turns gradients into a
 direction, its learning rate, and optionally a transform applied after the
@@ -25,10 +25,17 @@ import re
 
 import numpy as np
 
-from symupdates._checks import InputError, check_nonnegative, check_scalar, constant_value, unknown_keyword
+from symupdates._checks import (
+    ArgumentError,
+    InputError,
+    check_nonnegative,
+    check_scalar,
+    constant_value,
+    unknown_keyword,
+)
 from symupdates.clipping import clip_by_norm, clip_by_value, clip_global_norm, clip_weights
 from symupdates.core import Transform, chain
-from symupdates.guards import multi_precision, skip_nonfinite
+from symupdates.guards import multi_precision, nonfinite_option, skip_nonfinite
 from symupdates.linear import add_decayed_weights, scale, scale_by_learning_rate
 
 __all__ = ["Recipe", "Factory", "assemble", "optimizer", "get", "available", "COMMON_OPTIONS"]
@@ -79,8 +86,10 @@ OPTIONS_DOC = """
         Ascend instead of descend (torch).
     multi_precision : bool, default False
         float32 master copies and state for float16 parameters (MXNet).
-    skip_nonfinite : bool, default False
-        Skip (and count) a step whose gradients or results are not finite.
+    skip_nonfinite : bool or int, default False
+        Skip (and count) a step whose gradients or results are not finite, up to
+        5 (``True``) or the given number of such steps in a row; after that they go
+        through, so a diverged run still fails (see :func:`~symupdates.skip_nonfinite`).
 
     The options apply in the order listed in :mod:`symupdates.options`.
 """
@@ -147,8 +156,9 @@ def assemble(recipe: Recipe, name: str, **options) -> Transform:
         None if opts["clip_weights"] is None else clip_weights(opts["clip_weights"]),
         name=name,
     )
-    if _flag("skip_nonfinite", opts["skip_nonfinite"]):
-        transform = skip_nonfinite(transform)
+    max_consecutive_errors = nonfinite_option(opts["skip_nonfinite"])
+    if max_consecutive_errors is not None:
+        transform = skip_nonfinite(transform, max_consecutive_errors)
     if _flag("multi_precision", opts["multi_precision"]):
         transform = multi_precision(transform)
     return transform
@@ -180,18 +190,23 @@ class Factory(functools.partial):
 
     A :func:`functools.partial`: every call ``factory(loss_or_grads, params)``
     builds fresh state. :attr:`latest` is the :class:`~symupdates.Updates` of
-    the latest call (``None`` before), so code that only hands the factory on,
-    such as ``pm.fit(obj_optimizer=factory)``, can still read the state it
-    created, e.g. ``pm.callbacks.Tracker(lr=lambda: factory.latest.learning_rate.get_value())``.
+    the latest call (``None`` before), also under :func:`symupdates.pymc.fit`,
+    so code that only hands the factory on, such as ``pm.fit(obj_optimizer=factory)``,
+    can still read the state it created, e.g.
+    ``pm.callbacks.Tracker(lr=lambda: factory.latest.learning_rate.get_value())``,
+    which works for a constant learning rate too.
     """
 
     latest = None
 
     def __call__(self, *args, **kwargs):
         result = super().__call__(*args, **kwargs)
-        if not isinstance(result, functools.partial):
-            self.latest = result
-        return result
+        return result if isinstance(result, functools.partial) else self.record(result)
+
+    def record(self, updates):
+        """Make ``updates``, built from this factory, its :attr:`latest`; return them."""
+        self.latest = updates
+        return updates
 
 
 def optimizer(recipe_fn):
@@ -224,12 +239,14 @@ def optimizer(recipe_fn):
     @functools.wraps(recipe_fn)
     def named(*args, **kwargs):
         for key in kwargs:
+            if key in owned and key not in signature.parameters:
+                raise _replaced_option(name, key, recipe_sig)
             if key not in signature.parameters:
                 raise unknown_keyword(name, key, signature.parameters)
         try:
             bound = signature.bind(*args, **kwargs)
         except TypeError as err:
-            raise InputError(f"{name}(): {err}") from None
+            raise ArgumentError(f"{name}(): {err}") from None
         given = dict(bound.arguments)
         loss_or_grads = given.pop("loss_or_grads", None)
         params_ = given.pop("params", None)
@@ -250,6 +267,51 @@ def optimizer(recipe_fn):
     named.transform = lambda **hyper: build(dict(signature.bind_partial(**hyper).arguments))
     _REGISTRY[name] = named
     return named
+
+
+def _replaced_option(name: str, key: str, recipe_sig: inspect.Signature) -> ArgumentError:
+    """The error for a common option that the optimizer's own weight decay replaces."""
+    own = [k for k in recipe_sig.parameters if k in _DECAY_OPTIONS]
+    return ArgumentError(
+        f"{name}() does not take `{key}`: its own hyper-parameter {' and '.join(f'`{k}`' for k in own)} replaces "
+        f"both common weight-decay options (help(symupdates.{name}) says how it decays); pass {own[0]}=... instead."
+    )
+
+
+def _param_doc(fn, param: str) -> str:
+    """The description of ``param`` in the "Parameters" of ``fn``'s numpydoc docstring, on one line."""
+    entry = re.search(
+        rf"^[\w, ]*\b{param}\b[\w, ]* :.*\n((?:(?:    .*)?\n)*?)(?=\S|\Z)", inspect.getdoc(fn) or "", flags=re.M
+    )
+    return " ".join(entry.group(1).split()) if entry else ""
+
+
+def optimizer_options_table() -> str:
+    """Which common options each named optimizer takes, as a reST list-table (shown in docs/options.rst).
+
+    One row per name in :func:`available`, read from the optimizer's signature and
+    its recipe's: a common option the optimizer's signature lacks is not taken, and
+    one the recipe declares itself is the optimizer's own hyper-parameter (described
+    as in its docstring) in place of the common option.
+    """
+    lines = [".. list-table::", "   :header-rows: 1", "   :widths: 18 32 50", ""]
+    lines += ["   * - Optimizer", "     - Common options", "     - Its own hyper-parameter in their place"]
+    for name in available():
+        named = _REGISTRY[name]
+        takes, recipe = inspect.signature(named).parameters, inspect.signature(named.__wrapped__).parameters
+        not_taken = [k for k in COMMON_OPTIONS if k not in takes or k in recipe]
+        own = [recipe[k] for k in COMMON_OPTIONS if k in recipe]
+        lines += [
+            f"   * - :func:`~symupdates.{name}`",
+            "     - all" + (" but " + ", ".join(f"``{k}``" for k in not_taken) if not_taken else ""),
+            "     - " + ("; ".join(_own_option_cell(named, p) for p in own) or "none"),
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _own_option_cell(named, param: inspect.Parameter) -> str:
+    described = _param_doc(named, param.name)
+    return f"``{param.name}`` (default ``{param.default!r}``)" + (f": {described}" if described else "")
 
 
 def get(name: str, **hyper):

@@ -26,6 +26,10 @@ from symupdates._checks import InputError, check_choice, check_int, check_scalar
 __all__ = ["reduce_on_plateau"]
 
 
+class LossUnavailable(InputError):
+    """The optimizer was given gradients only, and :func:`reduce_on_plateau` needs the loss."""
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class ReduceOnPlateau:
     """See :func:`reduce_on_plateau`."""
@@ -77,7 +81,7 @@ class ReduceOnPlateau:
         """The rate for the current step (float64); records the state updates in ``ctx``."""
         metric = self.metric if self.metric is not None else ctx.loss
         if metric is None:
-            raise InputError(
+            raise LossUnavailable(
                 "reduce_on_plateau needs the loss, but the optimizer got gradients only. Give it the scalar "
                 "loss instead of gradients, pass `loss=` to symupdates.core.apply, give reduce_on_plateau a "
                 "`metric=`, or, under pm.fit, use symupdates.pymc.fit."

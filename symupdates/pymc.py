@@ -10,15 +10,19 @@ objective remember that expression, and wraps the optimizer so that it
 receives it as its loss: the plateau logic then sees exactly the values in
 ``approx.hist`` (same graph, same random draws, no extra computation).
 
+:func:`fit` also warns when :func:`symupdates.skip_nonfinite` skipped steps.
 PyMC is imported only inside these functions; ``symupdates`` never needs it.
 """
 
 from __future__ import annotations
 
 import functools
+import warnings
 
 from symupdates._checks import InputError
 from symupdates.core import Transform, apply
+from symupdates.options import Factory
+from symupdates.plateau import LossUnavailable
 
 __all__ = ["fit", "loss_aware", "as_transform"]
 
@@ -69,7 +73,15 @@ def loss_aware(inference, optimizer):
         ``obj_optimizer(grads, params) -> Updates`` for ``inference.fit`` or
         ``pm.fit(method=inference, ...)``; its transforms see the loss as ``ctx.loss``.
         Its ``latest`` attribute holds the updates of its latest call, as
-        :attr:`Factory.latest <symupdates.options.Factory.latest>`.
+        :attr:`Factory.latest <symupdates.options.Factory.latest>`; given a
+        factory, it sets the factory's ``latest`` too (:meth:`Factory.record
+        <symupdates.options.Factory.record>`).
+
+    Raises
+    ------
+    InputError
+        When the optimizer needs the loss (:func:`symupdates.reduce_on_plateau`)
+        and the inference's operator returns none (SVGD's ``KSD``).
 
     Examples
     --------
@@ -90,7 +102,17 @@ def loss_aware(inference, optimizer):
         if loss_or_grads is None and params is None:
             return obj_optimizer
         loss = objective.symupdates_loss if has_loss and isinstance(loss_or_grads, list | tuple) else None
-        obj_optimizer.latest = apply(transform, loss_or_grads, params, loss=loss)
+        try:
+            updates = apply(transform, loss_or_grads, params, loss=loss)
+        except LossUnavailable:
+            if has_loss:
+                raise
+            raise InputError(
+                f"reduce_on_plateau needs the loss, but {type(inference).__name__}'s objective has no scalar "
+                f"loss: its operator {type(objective.op).__name__} does not return one (PyMC records no loss "
+                "for it either). Give reduce_on_plateau a `metric=`, or use a schedule (symupdates.schedules)."
+            ) from None
+        obj_optimizer.latest = optimizer.record(updates) if isinstance(optimizer, Factory) else updates
         return obj_optimizer.latest
 
     obj_optimizer.latest = None
@@ -116,6 +138,13 @@ def fit(n=10000, method="advi", model=None, *, obj_optimizer=None, random_seed=N
     Returns
     -------
     pymc.variational.Approximation
+
+    Warns
+    -----
+    RuntimeWarning
+        When :func:`symupdates.skip_nonfinite` (or the option ``skip_nonfinite``)
+        skipped steps, with their number and that of the steps run: the fit may
+        be wrong even though it did not fail.
     """
     import pymc as pm
 
@@ -134,4 +163,26 @@ def fit(n=10000, method="advi", model=None, *, obj_optimizer=None, random_seed=N
     else:
         raise InputError(f"`method` must be one of {sorted(methods)} or a pymc Inference, got {method!r}.")
     optimizer = adagrad_window(learning_rate=0.001) if obj_optimizer is None else obj_optimizer
-    return inference.fit(n, obj_optimizer=loss_aware(inference, optimizer), **kwargs)
+    aware = loss_aware(inference, optimizer)
+    iterations = _Iterations()
+    callbacks = [*(kwargs.pop("callbacks", None) or ()), iterations]
+    approx = inference.fit(n, obj_optimizer=aware, callbacks=callbacks, **kwargs)
+    skipped = sum(int(v.get_value()) for name, v in aware.latest.state.items() if name.endswith(".skipped"))
+    if skipped:
+        warnings.warn(
+            f"{skipped} of the {iterations.count} steps of this fit were skipped because their gradients or "
+            "new parameter values were not finite (skip_nonfinite): the approximation may be wrong. Check "
+            "the model, its starting point and the learning rate.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    return approx
+
+
+class _Iterations:
+    """A ``pm.fit`` callback that counts the iterations run (fewer than ``n`` when one stops the fit)."""
+
+    count = 0
+
+    def __call__(self, approx, hist, i):
+        self.count = i

@@ -17,7 +17,7 @@ import numpy as np
 
 from symupdates._checks import InputError
 
-__all__ = ["Updates", "StateEntry"]
+__all__ = ["Updates", "StateEntry", "ConstantRate"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,6 +28,17 @@ class StateEntry:
     init: Callable[[], np.ndarray]
 
 
+@dataclasses.dataclass(frozen=True)
+class ConstantRate:
+    """A constant learning rate, read as the shared variable recording a varying one is."""
+
+    value: float
+
+    def get_value(self) -> np.ndarray:
+        """The rate as a 0-d float64 array, the type a recorded rate's ``get_value()`` returns."""
+        return np.array(self.value, dtype="float64")
+
+
 class Updates(OrderedDict):
     """Ordered updates {shared variable: new value} with their optimizer state.
 
@@ -36,10 +47,12 @@ class Updates(OrderedDict):
     and skip counters.
     """
 
-    def __init__(self, items=(), *, params=(), entries=()):
+    def __init__(self, items=(), *, params=(), entries=(), constant_learning_rates=()):
         super().__init__(items)
         self.params = list(params)
         self._entries = list(entries)
+        #: The constant learning rates of the transforms that built these updates (no state records them).
+        self.constant_learning_rates = tuple(constant_learning_rates)
 
     @property
     def state(self) -> OrderedDict:
@@ -48,21 +61,28 @@ class Updates(OrderedDict):
 
     @property
     def learning_rate(self):
-        """The shared variable holding the learning rate of the latest step.
+        """The learning rate of the latest step, as an object with ``get_value()``.
 
-        It exists when the learning rate is a schedule, a plateau policy or a
-        symbolic value (NaN before the first step); a constant has none.
-        Read it after each step, e.g. in ``pm.callbacks.Tracker(lr=lambda:
-        updates.learning_rate.get_value())``.
+        A schedule, a plateau policy or a symbolic rate is recorded in the
+        float64 shared variable ``{optimizer}.learning_rate`` (NaN before the
+        first step), which is returned; a constant rate, which needs no state,
+        is returned as a :class:`ConstantRate`. So ``pm.callbacks.Tracker(lr=lambda:
+        factory.latest.learning_rate.get_value())`` records the rate of every
+        step whatever the rate is.
+
+        Raises
+        ------
+        InputError
+            When several learning rates (e.g. of parameter groups) apply; read
+            ``state[name]`` instead.
         """
         found = [v for name, v in self.state.items() if name.endswith(".learning_rate")]
-        if not found:
+        found += [ConstantRate(rate) for rate in self.constant_learning_rates]
+        if len(found) != 1:
             raise InputError(
-                "these updates have a constant learning rate, so no state records it; "
-                "give a schedule or a shared variable as `learning_rate` to track it."
+                f"{'several' if found else 'no'} learning rates apply to these updates "
+                f"({[getattr(v, 'name', v) for v in found]}); read `state[name]` instead."
             )
-        if len(found) > 1:
-            raise InputError(f"several learning rates are recorded ({[v.name for v in found]}); use `state[name]`.")
         return found[0]
 
     def reset(self) -> None:

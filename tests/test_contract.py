@@ -223,7 +223,7 @@ def test_get_unknown_name_lists_close_matches(wrong, close):
         symupdates.get(wrong)
     assert repr(close) in str(err.value)
     assert "Did you mean" in str(err.value)
-    assert isinstance(err.value, ValueError) and isinstance(err.value, TypeError)
+    assert isinstance(err.value, ValueError) and not isinstance(err.value, TypeError)
 
 
 def test_get_unknown_name_without_close_match_lists_known():

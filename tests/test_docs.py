@@ -124,15 +124,74 @@ def test_api_page_covers_schedules_and_optimizers(built):
 def test_options_page_lists_every_common_option_in_order(built):
     from symupdates.options import COMMON_OPTIONS
 
-    raw = (built / "options.html").read_text(encoding="utf-8")
-    first_cells = re.findall(r"<tr[^>]*>\s*<td[^>]*>(.*?)</td>", raw, flags=re.S)
-    rows = [html.unescape(re.sub(r"<[^>]+>", "", cell)).strip() for cell in first_cells]
-    assert rows == list(COMMON_OPTIONS)
+    options_table = _tables(built / "options.html")[0]
+    assert [row[0] for row in options_table] == list(COMMON_OPTIONS)
     text = _text(built / "options.html")
     assert "The order they apply in" in text
     # The order of application comes from the options module docstring, rendered verbatim.
     order = text[text.index("The order they apply in") : text.index("Built from")]
     assert "12. skip_nonfinite" in re.sub(r"\s+", " ", order).replace(" ,", ",")
+
+
+def test_options_page_has_the_table_of_each_optimizers_options(built):
+    optimizers_table = _tables(built / "options.html")[1]
+    assert [row[0] for row in optimizers_table] == [f"{name}()" for name in symupdates.available()]
+    adamw = dict((row[0], row) for row in optimizers_table)["adamw()"]
+    assert adamw[1] == "all but weight_decay, decoupled_weight_decay" and "decoupled" in adamw[2]
+
+
+def _tables(page: Path) -> list[list[list[str]]]:
+    """The body rows of each table of an HTML page, as lists of the cells' text."""
+
+    def cells(row: str) -> list[str]:
+        return [html.unescape(re.sub(r"<[^>]+>", "", c)).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
+
+    tables = re.findall(r"<table.*?</table>", page.read_text(encoding="utf-8"), flags=re.S)
+    bodies = [re.sub(r"<thead.*?</thead>", "", table, flags=re.S) for table in tables]
+    return [[cells(row) for row in re.findall(r"<tr[^>]*>(.*?)</tr>", body, re.S)] for body in bodies]
+
+
+def _rst_table(text: str) -> dict[str, list[str]]:
+    """{first cell: the other cells} of a reST list-table, the header row left out."""
+    rows = re.split(r"^   \* - ", text, flags=re.M)[2:]
+    return {row.split("\n     - ")[0]: [c.strip() for c in row.split("\n     - ")[1:]] for row in rows}
+
+
+def test_optimizer_options_table_follows_the_signatures():
+    from symupdates.options import COMMON_OPTIONS, _REGISTRY, optimizer_options_table
+
+    table = _rst_table(optimizer_options_table())
+    assert list(table) == [f":func:`~symupdates.{name}`" for name in symupdates.available()]
+    for name in symupdates.available():
+        takes = inspect.signature(_REGISTRY[name]).parameters
+        own = inspect.signature(_REGISTRY[name].__wrapped__).parameters
+        not_taken = [k for k in COMMON_OPTIONS if k not in takes or k in own]
+        options_cell, own_cell = table[f":func:`~symupdates.{name}`"]
+        assert options_cell == ("all but " + ", ".join(f"``{k}``" for k in not_taken) if not_taken else "all"), name
+        mine = [k for k in COMMON_OPTIONS if k in own]
+        assert re.findall(r"(?:^|; )``(\w+)`` \(default", own_cell) == mine, name
+    assert "*decoupled*" in table[":func:`~symupdates.adamw`"][1]
+
+
+def test_optimizer_options_table_lists_a_new_optimizer(monkeypatch):
+    from symupdates import options
+
+    monkeypatch.setattr(options, "_REGISTRY", dict(options._REGISTRY))
+
+    @options.optimizer
+    def clipped(learning_rate=0.1, clip_norm=1.0):
+        """SGD that always clips.
+
+        Parameters
+        ----------
+        clip_norm : float, default 1
+            The largest norm
+            of a step.
+        """
+        return options.Recipe(symupdates.linear.scale(1.0), learning_rate)
+
+    row = _rst_table(options.optimizer_options_table())[":func:`~symupdates.clipped`"]
+    assert row == ["all but ``clip_norm``", "``clip_norm`` (default ``1.0``): The largest norm of a step."]
 
 
 def test_schedules_page_plots_every_schedule(built):

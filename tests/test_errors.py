@@ -1,7 +1,8 @@
 """Bad input is rejected while the graph is built, with a message naming the culprit.
 
-Every case asserts the exception type (``InputError`` is both a ``TypeError``
-and a ``ValueError``) and that the message names the offending argument. No
+Every case asserts the exception type (``InputError`` is a ``ValueError``, and
+only its ``ArgumentError``, for a call that does not match a signature, is
+also a ``TypeError``) and that the message names the offending argument. No
 test compiles anything: every error must come before ``pytensor.function``.
 """
 
@@ -14,7 +15,7 @@ import pytensor.tensor as pt
 import pytest
 
 import symupdates
-from symupdates._checks import InputError
+from symupdates._checks import ArgumentError, InputError
 
 NAMES = symupdates.available()
 P = inspect.Parameter
@@ -46,10 +47,18 @@ def loss_of(params):
 
 
 def raises(match, fn, *args, **kwargs):
-    """``fn`` raises an InputError (TypeError and ValueError) whose message matches ``match``."""
+    """``fn`` raises an InputError (a ValueError, not a TypeError) whose message matches ``match``."""
     with pytest.raises(InputError, match=match) as err:
         fn(*args, **kwargs)
-    assert isinstance(err.value, ValueError) and isinstance(err.value, TypeError)
+    assert isinstance(err.value, ValueError) and not isinstance(err.value, TypeError)
+    return str(err.value)
+
+
+def raises_argument_error(match, fn, *args, **kwargs):
+    """``fn`` rejects its call's signature: an ArgumentError (InputError and TypeError) matching ``match``."""
+    with pytest.raises(ArgumentError, match=match) as err:
+        fn(*args, **kwargs)
+    assert isinstance(err.value, InputError) and isinstance(err.value, TypeError)
     return str(err.value)
 
 
@@ -200,6 +209,12 @@ def test_flag_options_must_be_bool(option):
     raises(f"`{option}`", symupdates.adam, **{option: "yes"})
 
 
+@pytest.mark.parametrize("bad", [0, -2, 2.5, "3", None])
+def test_skip_nonfinite_policy_must_be_a_positive_integer(bad):
+    raises("`skip_nonfinite`", symupdates.adam, skip_nonfinite=bad)
+    raises("`max_consecutive_errors`", symupdates.skip_nonfinite, symupdates.identity(), bad)
+
+
 @pytest.mark.parametrize("option", ["weight_decay", "decoupled_weight_decay"])
 def test_negative_weight_decay(option):
     raises(f"`{option}`", symupdates.sgd, **{option: -1e-3})
@@ -208,7 +223,7 @@ def test_negative_weight_decay(option):
 # -- keywords and the loss slot -----------------------------------------------------------
 @pytest.mark.parametrize("name", NAMES)
 def test_misspelled_keyword_at_factory_creation(name):
-    msg = raises("learning_rte", named(name), learning_rte=0.1)
+    msg = raises_argument_error("learning_rte", named(name), learning_rte=0.1)
     assert "Did you mean 'learning_rate'" in msg
     assert f"{name}()" in msg
 
@@ -216,24 +231,24 @@ def test_misspelled_keyword_at_factory_creation(name):
 @pytest.mark.parametrize("name", NAMES)
 def test_misspelled_keyword_when_building(name):
     params = make_params()
-    msg = raises("wieght_decay", named(name), loss_of(params), params, wieght_decay=0.1)
+    msg = raises_argument_error("wieght_decay", named(name), loss_of(params), params, wieght_decay=0.1)
     assert "'weight_decay'" in msg
 
 
 def test_misspelled_keyword_through_get():
-    msg = raises("epsilom", symupdates.get, "adam", epsilom=1e-7)
+    msg = raises_argument_error("epsilom", symupdates.get, "adam", epsilom=1e-7)
     assert "'epsilon'" in msg
 
 
 def test_unknown_keyword_without_close_match():
-    msg = raises("zzz", symupdates.adam, zzz=1)
+    msg = raises_argument_error("zzz", symupdates.adam, zzz=1)
     assert "Did you mean" not in msg
 
 
 def test_too_many_positional_arguments():
     hyper = [p for p in inspect.signature(symupdates.sgd).parameters.values() if p.kind is P.POSITIONAL_OR_KEYWORD]
     args = [None] * len(hyper) + [0.1]
-    raises("sgd", symupdates.sgd, *args)
+    raises_argument_error("sgd", symupdates.sgd, *args)
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -6,7 +6,7 @@ import pytensor.tensor as pt
 import pytest
 
 import symupdates as su
-from conftest import FAST
+from conftest import DEFAULT, FAST
 
 MODES = [
     pytest.param(FAST, id="fast"),
@@ -49,9 +49,10 @@ def test_skip_nonfinite_skips_the_whole_step(mode):
             n_skipped += 1
             after = _snapshot(updates)
             for name in before:
-                if name != "adam.skipped":
+                if name not in ("adam.skipped", "adam.consecutive_nonfinite"):
                     np.testing.assert_array_equal(after[name], before[name], err_msg=name)
             assert int(skipped.get_value()) == n_skipped
+            assert int(after["adam.consecutive_nonfinite"]) == 1
         fn(g["W"], g["b"])
     with_skip = _snapshot(updates)
     assert int(with_skip["adam.skipped"]) == 2
@@ -94,6 +95,60 @@ def test_skip_when_the_result_overflows():
     fn(np.array([-1e308]))
     np.testing.assert_array_equal(p.get_value(), [1e308])
     assert int(updates.state["sgd.skipped"].get_value()) == 1
+
+
+#: (gradient, consecutive non-finite steps, total skipped, whether the step was applied) for
+#: a limit of 2: two NaN steps are skipped, a finite one resets the run, a third NaN in a row
+#: goes through, and from then on the NaN parameter keeps every step non-finite and applied.
+LIMIT_2 = [
+    (1.0, 0, 0, True),
+    (np.nan, 1, 1, False),
+    (np.inf, 2, 2, False),
+    (1.0, 0, 2, True),
+    (np.nan, 1, 3, False),
+    (np.nan, 2, 4, False),
+    (np.nan, 3, 4, True),
+    (1.0, 4, 4, True),
+]
+
+
+@pytest.mark.parametrize("mode", [pytest.param("FAST_RUN", id="fast_run"), pytest.param(DEFAULT, id="default")])
+@pytest.mark.parametrize(
+    "build",
+    [
+        pytest.param(lambda g, p: su.adam(g, p, 0.1, skip_nonfinite=2), id="option"),
+        pytest.param(lambda g, p: su.skip_nonfinite(su.adam.transform(learning_rate=0.1), 2)(g, p), id="wrapper"),
+    ],
+)
+def test_only_max_consecutive_errors_nonfinite_steps_in_a_row_are_skipped(mode, build):
+    p = pytensor.shared(np.array([1.0, 2.0]), name="p")
+    g = pt.vector("g")
+    updates = build([g], [p])
+    fn = pytensor.function([g], [], updates=updates, mode=mode)
+    consecutive, skipped, step = (updates.state[f"adam.{k}"] for k in ("consecutive_nonfinite", "skipped", "step"))
+    n_applied = 0
+    for value, n_consecutive, n_skipped, applied in LIMIT_2:
+        before = p.get_value().copy()
+        fn(np.array([value, 1.0]))
+        n_applied += applied
+        assert (int(consecutive.get_value()), int(skipped.get_value())) == (n_consecutive, n_skipped)
+        assert int(step.get_value()) == n_applied
+        if not applied:
+            np.testing.assert_array_equal(p.get_value(), before)
+    assert np.isnan(p.get_value()[0])  # the NaN reached the parameter
+    updates.reset()
+    assert int(consecutive.get_value()) == 0 and int(skipped.get_value()) == 0
+
+
+def test_skip_nonfinite_true_skips_five_in_a_row():
+    p = pytensor.shared(np.array([1.0]), name="p")
+    g = pt.vector("g")
+    fn = pytensor.function([g], [], updates=su.sgd([g], [p], 0.1, skip_nonfinite=True), mode=FAST)
+    for _ in range(5):
+        fn(np.array([np.nan]))
+    assert p.get_value()[0] == 1.0
+    fn(np.array([np.nan]))
+    assert np.isnan(p.get_value()[0])
 
 
 # -- multi_precision ------------------------------------------------------------------

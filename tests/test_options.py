@@ -387,7 +387,7 @@ def test_unknown_parameter_name_raises(option):
 def test_unknown_option_raises_with_hint(name):
     with pytest.raises(InputError, match="weight_decay"):
         su.get(name, weight_decai=0.1)
-    with pytest.raises(TypeError):  # InputError is a TypeError too
+    with pytest.raises(TypeError):  # an unknown keyword is an ArgumentError, also a TypeError
         getattr(su, name)(clip_grad_norm=1.0)
     with pytest.raises(InputError, match="unexpected"):
         assemble(_recipe_fn(name)(), name, no_such_option=1)

@@ -59,6 +59,14 @@ def test_plain_pm_fit_cannot_give_the_loss(model):
         pm.fit(5, model=model, obj_optimizer=su.adam(learning_rate=su.reduce_on_plateau(0.05)), **FIT)
 
 
+def test_svgd_has_no_loss_for_the_plateau(model):
+    """SVGD's operator (KSD) returns no loss: the error says so, not "use symupdates.pymc.fit"."""
+    opt = su.adam(learning_rate=su.reduce_on_plateau(0.05))
+    with pytest.raises(su.InputError, match="SVGD's objective has no scalar loss: its operator KSD") as err:
+        sp.fit(5, method="svgd", model=model, obj_optimizer=opt, inf_kwargs=dict(n_particles=3), **FIT)
+    assert "metric=" in str(err.value) and "symupdates.pymc.fit" not in str(err.value)
+
+
 def test_as_transform():
     assert isinstance(sp.as_transform(su.adam(learning_rate=0.1)), su.Transform)
     assert isinstance(sp.as_transform(su.adam), su.Transform)

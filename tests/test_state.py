@@ -356,12 +356,36 @@ def test_learning_rate_of_a_shared_variable_follows_set_value():
     assert updates.learning_rate.get_value() == 0.25
 
 
-def test_constant_learning_rate_is_not_recorded():
+@pytest.mark.parametrize(
+    "make, rate",
+    [
+        (lambda loss, w: symupdates.adam(loss, w, learning_rate=0.1), 0.1),
+        (lambda loss, w: symupdates.adam(learning_rate=0.1)(loss, w), 0.1),
+        (lambda loss, w: symupdates.adam(
+            learning_rate=0.1, skip_nonfinite=True, multi_precision=True, lr_mult={"w": 3})(loss, w), 0.1),
+        (lambda loss, w: symupdates.adadelta()(loss, w), 1.0),  # its default rate
+        (lambda loss, w: symupdates.chain(symupdates.scale_by_adam(), symupdates.scale_by_learning_rate(0.5))(loss, w),
+         0.5),
+    ],
+    ids=["direct", "factory", "guarded", "default", "chain"],
+)
+def test_constant_learning_rate_reads_like_a_recorded_one(make, rate):
+    """A constant rate (before lr_mult) needs no state, yet reads as a recorded one does."""
     w, loss = _quadratic()
-    updates = symupdates.adam(loss, [w], learning_rate=0.1)
+    updates = make(loss, [w])
     assert not any(name.endswith("learning_rate") for name in updates.state)
-    with pytest.raises(symupdates.InputError, match="constant learning rate"):
+    value = updates.learning_rate.get_value()
+    assert value.dtype == np.float64 and value.shape == () and value.item() == rate
+    pytensor.function([], [], updates=updates, mode=FAST)()
+    assert updates.learning_rate.get_value().item() == rate
+
+
+def test_no_learning_rate_is_an_error_that_is_not_a_type_error():
+    w, loss = _quadratic()
+    updates = symupdates.chain(symupdates.scale_by_adam())(loss, [w])
+    with pytest.raises(symupdates.InputError, match="no learning rates") as err:
         updates.learning_rate
+    assert not isinstance(err.value, TypeError)  # a retry-on-TypeError caller must not swallow it
 
 
 def test_factory_keeps_its_latest_updates():

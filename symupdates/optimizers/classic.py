@@ -18,7 +18,7 @@ from symupdates.adaptive import (
     scale_by_rms,
 )
 from symupdates.core import identity
-from symupdates.momentum import trace
+from symupdates.momentum import parameter_momentum, trace
 from symupdates.options import Recipe, optimizer
 
 __all__ = [
@@ -109,7 +109,7 @@ def momentum(learning_rate=1e-3, momentum=0.9):
     ----------
     .. [1] Polyak, B. T. (1964). Some methods of speeding up the convergence of iteration methods.
     """
-    return Recipe(identity(), learning_rate, after=trace(momentum))
+    return Recipe(identity(), learning_rate, after=parameter_momentum(momentum))
 
 
 @optimizer
@@ -136,7 +136,7 @@ def nesterov_momentum(learning_rate=1e-3, momentum=0.9):
     .. [1] Sutskever, I., Martens, J., Dahl, G. & Hinton, G. (2013). On the importance of
        initialization and momentum in deep learning. ICML.
     """
-    return Recipe(identity(), learning_rate, after=trace(momentum, nesterov=True))
+    return Recipe(identity(), learning_rate, after=parameter_momentum(momentum, nesterov=True))
 
 
 def _inverse_time_decay(learning_rate, decay):
