@@ -27,7 +27,7 @@ from symupdates.clipping import (
     norm_constraint,
     total_norm_constraint,
 )
-from symupdates.core import BuildContext, Transform, chain, identity
+from symupdates.core import BuildContext, Transform, Wrapper, as_transform, chain, identity
 from symupdates.device import DeviceFunction, compile
 from symupdates.gradients import get_or_compute_grads
 from symupdates.guards import multi_precision, skip_nonfinite
@@ -51,7 +51,8 @@ from symupdates.wrappers import *  # noqa: F403
 __version__ = "0.1.0"
 
 __all__ = [
-    "InputError", "ArgumentError", "Updates", "Factory", "Transform", "BuildContext", "chain", "identity",
+    "InputError", "ArgumentError", "Updates", "Factory", "Transform", "Wrapper", "BuildContext", "chain",
+    "identity", "as_transform",
     "get_or_compute_grads", "get", "available", "compile", "DeviceFunction", "pack", "Packed",
     "apply_momentum", "apply_nesterov_momentum", "norm_constraint", "total_norm_constraint",
     "scale_by_adam", "scale_by_adamax", "scale_by_rms", "scale_by_adagrad",

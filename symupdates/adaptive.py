@@ -48,11 +48,11 @@ def coefficient(ctx, key, dtype, make):
     ``make(sd)`` builds the scalar in dtype ``sd``; bias corrections and the
     like are thus computed once per step, not once per parameter.
     """
-    cache_key = ("coefficient", ctx.label, key, dtype)
-    if cache_key not in ctx._hyper_cache:
+    def build():
         value = make(scalar_dtype(dtype))
-        ctx._hyper_cache[cache_key] = value if value.dtype == dtype else pt.cast(value, dtype)
-    return ctx._hyper_cache[cache_key]
+        return value if value.dtype == dtype else pt.cast(value, dtype)
+
+    return ctx.cached(("coefficient", ctx.label, key, dtype), build)
 
 
 def bias_correction(ctx, beta, dtype):
@@ -483,12 +483,14 @@ class ScaleByNadam(Transform):
         if self.form == "optax":
             product = ctx.hyper(self.beta1, sd) ** t
         else:
-            key = ("nadam.product", ctx.label, sd)
-            if key not in ctx._hyper_cache:
+
+            def running_product():
                 state = ctx.scalar_state(f"mu_product_{sd}", 1.0, sd)
-                ctx._hyper_cache[key] = state * mu
-                ctx.set(state, ctx._hyper_cache[key])
-            product = ctx._hyper_cache[key]
+                new = state * mu
+                ctx.set(state, new)
+                return new
+
+            product = ctx.cached(("nadam.product", ctx.label, sd), running_product)
         return pt.stack([(1 - mu) / (1 - product), mu_next / (1 - product * mu_next)])
 
     def build(self, ctx, updates):

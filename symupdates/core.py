@@ -34,7 +34,7 @@ from symupdates._checks import InputError, constant_value, is_schedule
 from symupdates.gradients import checked_grads
 from symupdates.state import StateEntry, Updates
 
-__all__ = ["Transform", "BuildContext", "chain", "apply", "identity", "scalar_dtype"]
+__all__ = ["Transform", "Wrapper", "BuildContext", "chain", "apply", "identity", "as_transform", "scalar_dtype"]
 
 
 def scalar_dtype(dtype: str) -> str:
@@ -132,19 +132,26 @@ class BuildContext:
         self._entries.append(StateEntry(var, init))
         return var
 
-    def state(self, i: int, role: str | None, fill: float | None = 0.0, suffix: tuple = ()) -> Variable:
+    def state(self, i: int, role: str | None, fill: float | None = 0.0, suffix: tuple = (), *, shape=None) -> Variable:
         """A new state tensor for target ``i``, filled with ``fill``.
 
         It takes the target's dtype and full static type; ``suffix`` appends
-        axes (e.g. a window). Its update must be given with :meth:`set`.
-        ``fill=None`` starts it at a copy of the target's value (re-read by
-        ``reset()``); ``role=None`` names it ``{param}.{label}`` (a
-        parameter-like companion such as an average of the parameter).
+        axes (e.g. a window), or ``shape`` gives it a shape of its own (a
+        per-tensor scalar, a row of a factored moment). Its update must be
+        given with :meth:`set`. ``fill=None`` starts it at a copy of the
+        target's value (re-read by ``reset()``); ``role=None`` names it
+        ``{param}.{label}`` (a parameter-like companion such as an average of
+        the parameter).
         """
         target = self.targets[i]
         value = target.get_value(borrow=True)
-        shape, dtype = value.shape + tuple(suffix), value.dtype
-        static = tuple(target.type.shape) + tuple(suffix)
+        dtype = value.dtype
+        if shape is not None:
+            if suffix or fill is None:
+                raise InputError("a state with a shape of its own neither copies its parameter nor extends its axes.")
+            shape = static = tuple(int(n) for n in shape)
+        else:
+            shape, static = value.shape + tuple(suffix), tuple(target.type.shape) + tuple(suffix)
         if fill is None:
             if suffix:
                 raise InputError("a state that copies its parameter cannot have extra axes.")
@@ -154,6 +161,13 @@ class BuildContext:
         name = f"{self.param_names[i]}.{self.label}" + ("" if role is None else f".{role}")
         var = pytensor.shared(init(), name=name, shape=static)
         return self._register(var, init)
+
+    def cached(self, key, make: Callable[[], Variable]) -> Variable:
+        """``make()``, built once per ``key`` in this context (per-step scalars shared by all parameters)."""
+        key = ("cached", key)
+        if key not in self._hyper_cache:
+            self._hyper_cache[key] = make()
+        return self._hyper_cache[key]
 
     def scalar_state(self, role: str, value, dtype: str) -> Variable:
         """A new scalar state variable shared by all parameters."""
@@ -335,6 +349,48 @@ class Transform:
         if loss_or_grads is None and params is None:
             return self
         return apply(self, loss_or_grads, params)
+
+
+class Wrapper(Transform):
+    """A transform that wraps another, ``inner``, and takes its name (guards, accumulation, averages).
+
+    Subclasses are frozen dataclasses whose first field is ``inner``; they
+    call ``super().__post_init__()`` when they define their own.
+    """
+
+    inner: Transform
+    labelled = False
+
+    def __post_init__(self):
+        if not isinstance(self.inner, Transform):
+            raise InputError(
+                f"{type(self).__name__} wraps a transform, got {self.inner!r}; "
+                "use symupdates.as_transform(optimizer) for a named optimizer or a factory."
+            )
+
+    @property
+    def name(self):
+        return self.inner.name
+
+
+def as_transform(optimizer) -> Transform:
+    """The :class:`Transform` behind ``optimizer``.
+
+    Accepts a transform, a named optimizer (``symupdates.adam``) or its factory
+    (``symupdates.adam(learning_rate=0.01)``, made with keywords).
+    """
+    if isinstance(optimizer, Transform):
+        return optimizer
+    if isinstance(optimizer, functools.partial) and hasattr(optimizer.func, "transform"):
+        if optimizer.args:
+            raise InputError("give a factory made with keywords, e.g. symupdates.adam(learning_rate=0.01).")
+        return optimizer.func.transform(**optimizer.keywords)
+    if callable(optimizer) and hasattr(optimizer, "transform"):
+        return optimizer.transform()
+    raise InputError(
+        "expected a symupdates optimizer to wrap: a transform, a named optimizer such as symupdates.adam, "
+        f"or a factory such as symupdates.adam(learning_rate=0.01); got {optimizer!r}."
+    )
 
 
 def apply(transform: Transform, loss_or_grads, params, *, loss=None) -> Updates:

@@ -18,7 +18,7 @@ from symupdates._checks import check_choice, check_decay, check_int, check_nonne
 from symupdates.adaptive import coefficient, moving_average
 from symupdates.core import Transform
 from symupdates.reductions import mean
-from symupdates.trust_ratio import block_rms, layer_state
+from symupdates.trust_ratio import block_rms
 
 __all__ = ["scale_by_factored_rms", "clip_by_block_rms", "scale_by_param_block_rms", "scale_by_sm3"]
 
@@ -85,8 +85,8 @@ class ScaleByFactoredRms(Transform):
                 out.append(g / pt.sqrt(v))
                 continue
             row_axis, col_axis = axes  # the row moment averages over row_axis, the column one over col_axis
-            row = average(layer_state(ctx, i, "v_row", np.delete(shape, row_axis)), mean(squared, axis=row_axis))
-            col = average(layer_state(ctx, i, "v_col", np.delete(shape, col_axis)), mean(squared, axis=col_axis))
+            row = average(ctx.state(i, "v_row", shape=np.delete(shape, row_axis)), mean(squared, axis=row_axis))
+            col = average(ctx.state(i, "v_col", shape=np.delete(shape, col_axis)), mean(squared, axis=col_axis))
             mean_axis = col_axis if col_axis < row_axis else col_axis - 1
             row_mean = mean(row, axis=mean_axis, keepdims=True)
             if self.form == "torch":
@@ -213,7 +213,7 @@ class ScaleBySm3(Transform):
                 accumulator = pt.sqr(g) + acc_state
                 ctx.set(acc_state, accumulator)
             else:
-                covers = [layer_state(ctx, i, f"v{k}", (n,)) for k, n in enumerate(shape)]
+                covers = [ctx.state(i, f"v{k}", shape=(n,)) for k, n in enumerate(shape)]
                 expanded = [c.reshape(tuple(n if a == k else 1 for a, n in enumerate(shape))) for k, c in enumerate(covers)]
                 smallest = expanded[0]
                 for e in expanded[1:]:

@@ -7,15 +7,9 @@ import dataclasses
 import numpy as np
 
 from symupdates._checks import InputError, check_int
-from symupdates.core import Transform
+from symupdates.core import Transform, Wrapper
 
 __all__ = ["skip_nonfinite", "multi_precision"]
-
-
-def _check(inner):
-    if not isinstance(inner, Transform):
-        raise InputError(f"expected a transform to wrap, got {inner!r}.")
-    return inner
 
 
 #: Non-finite steps in a row that :func:`skip_nonfinite` skips by default before it gives up.
@@ -23,18 +17,13 @@ DEFAULT_MAX_CONSECUTIVE_ERRORS = 5
 
 
 @dataclasses.dataclass(frozen=True)
-class SkipNonFinite(Transform):
+class SkipNonFinite(Wrapper):
     inner: Transform
     max_consecutive_errors: int = DEFAULT_MAX_CONSECUTIVE_ERRORS
-    labelled = False
 
     def __post_init__(self):
-        _check(self.inner)
+        super().__post_init__()
         check_int("max_consecutive_errors", self.max_consecutive_errors, 1)
-
-    @property
-    def name(self):
-        return self.inner.name
 
     def build(self, ctx, updates):
         ctx.guard_nonfinite = self.max_consecutive_errors
@@ -90,16 +79,8 @@ def nonfinite_option(value) -> int | None:
 
 
 @dataclasses.dataclass(frozen=True)
-class MultiPrecision(Transform):
+class MultiPrecision(Wrapper):
     inner: Transform
-    labelled = False
-
-    def __post_init__(self):
-        _check(self.inner)
-
-    @property
-    def name(self):
-        return self.inner.name
 
     def build(self, ctx, updates):
         return ctx.run(self.inner, ctx.use_master_copies(updates))

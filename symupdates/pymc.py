@@ -16,33 +16,14 @@ PyMC is imported only inside these functions; ``symupdates`` never needs it.
 
 from __future__ import annotations
 
-import functools
 import warnings
 
 from symupdates._checks import InputError
-from symupdates.core import Transform, apply
+from symupdates.core import apply, as_transform
 from symupdates.options import Factory
 from symupdates.plateau import LossUnavailable
 
-__all__ = ["fit", "loss_aware", "as_transform"]
-
-
-def as_transform(optimizer) -> Transform:
-    """The :class:`~symupdates.Transform` behind ``optimizer``.
-
-    Accepts a transform, a named optimizer (``symupdates.adam``) or its factory
-    (``symupdates.adam(learning_rate=...)``, a :func:`functools.partial`).
-    """
-    if isinstance(optimizer, Transform):
-        return optimizer
-    if isinstance(optimizer, functools.partial) and hasattr(optimizer.func, "transform") and not optimizer.args:
-        return optimizer.func.transform(**optimizer.keywords)
-    if callable(optimizer) and hasattr(optimizer, "transform"):
-        return optimizer.transform()
-    raise InputError(
-        f"cannot give the loss to {optimizer!r}: use a symupdates optimizer (e.g. symupdates.adam(...)) "
-        "or a symupdates transform."
-    )
+__all__ = ["fit", "loss_aware"]
 
 
 class _RecordsLoss:

@@ -1,16 +1,14 @@
 """Layer-wise scalings: the trust ratio of LARS and LAMB, NovoGrad's per-layer second moment.
 
 "Layer-wise" means per parameter tensor: one norm, one ratio or one moment
-for the whole tensor. The helpers :func:`tensor_norm`, :func:`block_rms`
-and :func:`layer_state` are shared with :mod:`symupdates.factored`.
+for the whole tensor. The helpers :func:`tensor_norm` and :func:`block_rms`
+are shared with :mod:`symupdates.factored`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
-import numpy as np
-import pytensor
 import pytensor.tensor as pt
 
 from symupdates._checks import InputError, check_decay, check_nonnegative
@@ -30,17 +28,6 @@ def tensor_norm(x):
 def block_rms(x):
     """The root mean square of a whole tensor, :math:`\\|x\\|_2/\\sqrt{n}`."""
     return pt.sqrt(mean(pt.sqr(pt.abs(x))))  # abs: see tensor_norm
-
-
-def layer_state(ctx, i: int, role: str, shape: tuple, fill: float = 0.0):
-    """A state tensor of target ``i``'s dtype with its own ``shape`` (e.g. a scalar or a row).
-
-    Named ``{param}.{transform}.{role}`` like :meth:`BuildContext.state`.
-    """
-    dtype = ctx.targets[i].get_value(borrow=True).dtype
-    shape = tuple(int(n) for n in shape)
-    var = pytensor.shared(np.full(shape, fill, dtype=dtype), name=f"{ctx.param_names[i]}.{ctx.label}.{role}", shape=shape)
-    return ctx._register(var, lambda: np.full(shape, fill, dtype=dtype))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,7 +99,7 @@ class ScaleByNovograd(Transform):
         first = pt.eq(ctx.step, 0)
         for i, g in enumerate(updates):
             dtype = g.dtype
-            nu = layer_state(ctx, i, "nu", ())
+            nu = ctx.state(i, "nu", shape=())
             squared = total(pt.sqr(g))
             b2 = ctx.hyper(self.beta2, dtype)
             new_nu = pt.switch(first, squared, b2 * nu + ctx.one_minus(self.beta2, dtype) * squared)

@@ -40,32 +40,15 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import functools
 from collections import OrderedDict
 
 import pytensor.tensor as pt
 
 from symupdates._checks import InputError, check_decay, check_int, check_scalar
-from symupdates.core import Transform, _unique_names
+from symupdates.core import Transform, Wrapper, _unique_names, as_transform
 from symupdates.guards import MultiPrecision, multi_precision
 
 __all__ = ["multi_steps", "ema_params", "lookahead", "param_givens", "swap_params"]
-
-
-def as_transform(optimizer) -> Transform:
-    """The transform behind ``optimizer``: a transform, a named optimizer, or its factory."""
-    if isinstance(optimizer, Transform):
-        return optimizer
-    if isinstance(optimizer, functools.partial) and hasattr(optimizer.func, "transform"):
-        if optimizer.args:
-            raise InputError("wrap a factory made with keywords, e.g. symupdates.adam(learning_rate=0.01).")
-        return optimizer.func.transform(**optimizer.keywords)
-    if callable(optimizer) and hasattr(optimizer, "transform"):
-        return optimizer.transform()
-    raise InputError(
-        f"expected an optimizer to wrap (a transform, a named optimizer or a factory such as "
-        f"symupdates.adam(learning_rate=0.01)), got {optimizer!r}."
-    )
 
 
 def _outside_master_copies(make, inner: Transform) -> Transform:
@@ -81,19 +64,13 @@ def _new_value_hook(ctx, fn):
 
 
 @dataclasses.dataclass(frozen=True)
-class MultiSteps(Transform):
+class MultiSteps(Wrapper):
     inner: Transform
     every_k: int = 2
-    labelled = False
 
     def __post_init__(self):
-        if not isinstance(self.inner, Transform):
-            raise InputError(f"expected a transform to wrap, got {self.inner!r}.")
+        super().__post_init__()
         check_int("every_k", self.every_k, 1)
-
-    @property
-    def name(self):
-        return self.inner.name
 
     def build(self, ctx, updates):
         with ctx.labelled("multi_steps"):
@@ -151,22 +128,16 @@ def multi_steps(optimizer, every_k: int) -> Transform:
 
 
 @dataclasses.dataclass(frozen=True)
-class EmaParams(Transform):
+class EmaParams(Wrapper):
     inner: Transform
     decay: object = 0.999
     debias: bool = True
-    labelled = False
 
     def __post_init__(self):
-        if not isinstance(self.inner, Transform):
-            raise InputError(f"expected a transform to wrap, got {self.inner!r}.")
+        super().__post_init__()
         check_decay("decay", self.decay, schedulable=False)
         if not isinstance(self.debias, bool):
             raise InputError(f"`debias` must be True or False, got {self.debias!r}.")
-
-    @property
-    def name(self):
-        return self.inner.name
 
     def build(self, ctx, updates):
         out = ctx.run(self.inner, updates)
@@ -235,21 +206,15 @@ def ema_params(optimizer, decay=0.999, *, debias=True) -> Transform:
 
 
 @dataclasses.dataclass(frozen=True)
-class Lookahead(Transform):
+class Lookahead(Wrapper):
     inner: Transform
     sync_period: int = 5
     alpha: object = 0.5
-    labelled = False
 
     def __post_init__(self):
-        if not isinstance(self.inner, Transform):
-            raise InputError(f"expected a transform to wrap, got {self.inner!r}.")
+        super().__post_init__()
         check_int("sync_period", self.sync_period, 1)
         check_scalar("alpha", self.alpha, 0.0, 1.0)
-
-    @property
-    def name(self):
-        return self.inner.name
 
     def build(self, ctx, updates):
         out = ctx.run(self.inner, updates)

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 import symupdates as su
 from symupdates.core import BuildContext
-from symupdates.trust_ratio import block_rms, layer_state, tensor_norm
+from symupdates.trust_ratio import block_rms, tensor_norm
 
 RTOL = {"float64": 1e-10, "float32": 2e-4}
 
@@ -171,8 +171,8 @@ def test_helpers():
     p = pytensor.shared(np.ones((2, 3), dtype="float32"), name="w")
     ctx = BuildContext([p], [p], "opt")
     with ctx.labelled("layer"):
-        row = layer_state(ctx, 0, "row", (3,), fill=2.0)
-        scalar = layer_state(ctx, 0, "nu", ())
+        row = ctx.state(0, "row", fill=2.0, shape=(3,))
+        scalar = ctx.state(0, "nu", shape=())
     assert row.name == "w.layer.row" and scalar.name == "w.layer.nu"
     assert row.dtype == scalar.dtype == "float32"
     assert row.type.shape == (3,) and scalar.type.shape == ()

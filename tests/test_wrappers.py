@@ -331,3 +331,17 @@ def test_wrapper_keeps_multi_precision_outermost(rng):
 def test_wrapper_validation(call, match):
     with pytest.raises(su.InputError, match=match):
         call()
+
+
+@pytest.mark.parametrize(
+    "wrap",
+    [su.skip_nonfinite, su.multi_precision, lambda t: su.multi_steps(t, 2), lambda t: su.ema_params(t),
+     lambda t: su.lookahead(t)],
+    ids=["skip_nonfinite", "multi_precision", "multi_steps", "ema_params", "lookahead"],
+)
+def test_every_wrapper_takes_its_inner_name_and_rejects_non_transforms(wrap):
+    wrapped = wrap(su.chain(su.scale_by_adam(), su.scale_by_learning_rate(0.1), name="inner"))
+    assert isinstance(wrapped, su.Wrapper) or isinstance(getattr(wrapped, "inner", None), su.Wrapper)
+    assert wrapped.name == "inner"
+    with pytest.raises(su.InputError, match="optimizer to wrap|wraps a transform"):
+        wrap(3)
