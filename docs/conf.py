@@ -12,9 +12,9 @@ that they stay complete as the library grows:
   (names no section claims land in "Other"). Autosummary writes a page per
   name under ``generated/``.
 * ``options.rst`` uses the ``symupdates-options`` directive (a table built from
-  ``COMMON_OPTIONS`` and ``OPTIONS_DOC`` in :mod:`symupdates.options`) and the
+  ``COMMON_OPTIONS`` and ``OPTIONS_DOC`` in :mod:`symupdates.optimizers.options`) and the
   ``symupdates-optimizer-options`` directive (which common options each named
-  optimizer takes, from the signatures: :func:`symupdates.options.optimizer_options_table`).
+  optimizer takes, from the signatures: :func:`symupdates.optimizers.options.optimizer_options_table`).
 * ``schedules.rst`` uses the ``symupdates-schedules`` directive: one plot per
   name in ``symupdates.schedules.__all__``, called with the arguments in
   :data:`SCHEDULE_EXAMPLES` (names in :data:`SCHEDULE_HELPERS` and classes are
@@ -39,7 +39,7 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 import symupdates  # noqa: E402
 import symupdates.optimizers  # noqa: E402
-import symupdates.options  # noqa: E402
+import symupdates.optimizers.options  # noqa: E402
 import symupdates.schedules  # noqa: E402
 
 # -- Project -------------------------------------------------------------------
@@ -151,27 +151,30 @@ def _heading(text: str, char: str) -> list[str]:
 
 #: Transform modules, in the order their sections appear on the API page.
 TRANSFORM_MODULES = [
-    "core", "adaptive", "momentum", "linear", "clipping", "sign", "trust_ratio",
-    "factored", "averaging", "plateau", "wrappers",
+    "core.transform", "transforms.linear", "transforms.momentum", "transforms.rms", "transforms.adam",
+    "transforms.sign", "transforms.layerwise", "transforms.factored", "transforms.averaging",
+    "transforms.clipping", "schedules.plateau", "transforms.wrappers",
 ]
 #: Names that the API page shows in a section other than their module's.
 OPTION_NAMES = {
-    "symupdates.options": ["optimizer", "Recipe", "assemble", "COMMON_OPTIONS"],
-    "symupdates.guards": ["skip_nonfinite", "multi_precision"],
+    "symupdates.optimizers.options": ["optimizer", "Recipe", "assemble", "COMMON_OPTIONS"],
+    "symupdates.transforms.guards": ["skip_nonfinite", "multi_precision"],
 }
 STATE_NAMES = {
-    "symupdates.state": ["Updates", "StateEntry", "ConstantRate"],
-    "symupdates.core": ["BuildContext", "scalar_dtype"],
-    "symupdates.gradients": ["check_params"],
-    "symupdates.adaptive": ["moving_average", "running_max", "bias_correction", "coefficient", "rms_denominator"],
-    "symupdates._checks": ["InputError", "ArgumentError"],
+    "symupdates.core.state": ["Updates", "StateEntry", "ConstantRate"],
+    "symupdates.core.context": ["BuildContext", "scalar_dtype"],
+    "symupdates.core.gradients": ["check_params"],
+    "symupdates.transforms.moments": [
+        "moving_average", "running_max", "bias_correction", "coefficient", "rms_denominator",
+    ],
+    "symupdates.core.checks": ["InputError", "ArgumentError"],
 }
 #: Modules whose whole ``__all__`` is shown under "PyMC and Lasagne helpers", after PYMC_NAMES.
 PYMC_MODULES = ["symupdates.pymc"]
 PYMC_NAMES = {
-    "symupdates.gradients": ["get_or_compute_grads"],
-    "symupdates.momentum": ["apply_momentum", "apply_nesterov_momentum"],
-    "symupdates.clipping": ["norm_constraint", "total_norm_constraint"],
+    "symupdates.core.gradients": ["get_or_compute_grads"],
+    "symupdates.transforms.momentum": ["apply_momentum", "apply_nesterov_momentum"],
+    "symupdates.transforms.clipping": ["norm_constraint", "total_norm_constraint"],
 }
 
 
@@ -247,12 +250,9 @@ def api_page() -> str:
         "without ``loss_or_grads`` and ``params`` it returns a factory (a :func:`functools.partial`),",
         "otherwise the updates. :func:`symupdates.get` looks one up by name.",
     )
-    by_module: dict[str, list[str]] = {}
-    for name in symupdates.optimizers.__all__:
-        by_module.setdefault(getattr(symupdates.optimizers, name).__module__, []).append(name)
-    for module_name, names in by_module.items():
-        w.module_section(module_name, names)
-    w.module_section("symupdates.options", ["get", "available"], title="Look-up by name")
+    for family in symupdates.optimizers.FAMILIES:
+        w.module_section(family.__name__, family.__all__)
+    w.module_section("symupdates.optimizers.options", ["get", "available"], title="Look-up by name")
 
     w.text(*_heading("Transforms", "-"))
     w.text(
@@ -338,19 +338,19 @@ def options_table_lines() -> list[str]:
     """A list-table of the common options: name, default, type, meaning."""
     from numpydoc.docscrape import NumpyDocString
 
-    doc = NumpyDocString(inspect.cleandoc(symupdates.options.OPTIONS_DOC))
+    doc = NumpyDocString(inspect.cleandoc(symupdates.optimizers.options.OPTIONS_DOC))
     described = {}
     for param in doc["Other Parameters"]:
         for name in param.name.split(","):
             described[name.strip()] = param
-    missing = [name for name in symupdates.options.COMMON_OPTIONS if name not in described]
+    missing = [name for name in symupdates.optimizers.options.COMMON_OPTIONS if name not in described]
     if missing:
         raise RuntimeError(
-            f"docs: common options {missing} have no entry in symupdates.options.OPTIONS_DOC; document them there."
+            f"docs: common options {missing} have no entry in symupdates.optimizers.options.OPTIONS_DOC; document them there."
         )
     lines = [".. list-table::", "   :header-rows: 1", "   :widths: 22 12 22 44", ""]
     lines += ["   * - Option", "     - Default", "     - Accepts", "     - Effect"]
-    for name, default in symupdates.options.COMMON_OPTIONS.items():
+    for name, default in symupdates.optimizers.options.COMMON_OPTIONS.items():
         param = described[name]
         accepts = param.type.split(", default")[0].split(", optional")[0]
         lines += [f"   * - ``{name}``", f"     - ``{default!r}``", f"     - {accepts}"]
@@ -389,7 +389,7 @@ def setup(app):
         make = staticmethod(options_table_lines)
 
     class OptimizerOptionsTable(_Generated):
-        make = staticmethod(lambda: symupdates.options.optimizer_options_table().splitlines())
+        make = staticmethod(lambda: symupdates.optimizers.options.optimizer_options_table().splitlines())
 
     class SchedulePlots(_Generated):
         make = staticmethod(schedule_lines)

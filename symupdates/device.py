@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pytensor
 
-from symupdates._checks import InputError, check_choice
+from symupdates.core.checks import InputError, check_choice
 
 __all__ = ["compile", "DeviceFunction"]
 

@@ -21,8 +21,8 @@ import pytensor.tensor as pt
 from pytensor.graph.replace import clone_replace
 from pytensor.tensor.basic import split
 
-from symupdates._checks import InputError
-from symupdates.gradients import check_params
+from symupdates.core.checks import InputError
+from symupdates.core.gradients import check_params
 
 __all__ = ["pack", "Packed"]
 

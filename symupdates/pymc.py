@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import warnings
 
-from symupdates._checks import InputError
-from symupdates.core import apply, as_transform
-from symupdates.options import Factory
-from symupdates.plateau import LossUnavailable
+from symupdates.core.checks import InputError
+from symupdates.core.transform import apply, as_transform
+from symupdates.optimizers.options import Factory
+from symupdates.schedules.plateau import LossUnavailable
 
 __all__ = ["fit", "loss_aware"]
 
@@ -54,9 +54,9 @@ def loss_aware(inference, optimizer):
         ``obj_optimizer(grads, params) -> Updates`` for ``inference.fit`` or
         ``pm.fit(method=inference, ...)``; its transforms see the loss as ``ctx.loss``.
         Its ``latest`` attribute holds the updates of its latest call, as
-        :attr:`Factory.latest <symupdates.options.Factory.latest>`; given a
+        :attr:`Factory.latest <symupdates.optimizers.options.Factory.latest>`; given a
         factory, it sets the factory's ``latest`` too (:meth:`Factory.record
-        <symupdates.options.Factory.record>`).
+        <symupdates.optimizers.options.Factory.record>`).
 
     Raises
     ------
@@ -129,7 +129,7 @@ def fit(n=10000, method="advi", model=None, *, obj_optimizer=None, random_seed=N
     """
     import pymc as pm
 
-    from symupdates.optimizers import adagrad_window
+    from symupdates.optimizers.rms import adagrad_window
 
     methods = {"advi": pm.ADVI, "fullrank_advi": pm.FullRankADVI, "svgd": pm.SVGD, "asvgd": pm.ASVGD}
     if isinstance(method, str):

@@ -15,7 +15,7 @@ import pytensor.tensor as pt
 import pytest
 
 import symupdates
-from symupdates._checks import InputError
+from symupdates.core.checks import InputError
 from tests.conftest import FAST, run_steps
 
 NAMES = symupdates.available()

@@ -33,8 +33,9 @@ pytest.importorskip("matplotlib")
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 #: Modules whose transform factories must document their formula.
 TRANSFORM_MODULES = [
-    "adaptive", "momentum", "linear", "clipping", "sign", "trust_ratio",
-    "factored", "averaging", "plateau", "wrappers",
+    "transforms.rms", "transforms.adam", "transforms.momentum", "transforms.linear", "transforms.clipping",
+    "transforms.sign", "transforms.layerwise", "transforms.factored", "transforms.averaging",
+    "schedules.plateau", "transforms.wrappers",
 ]
 BUILD_TIMEOUT = 300
 
@@ -122,7 +123,7 @@ def test_api_page_covers_schedules_and_optimizers(built):
 
 
 def test_options_page_lists_every_common_option_in_order(built):
-    from symupdates.options import COMMON_OPTIONS
+    from symupdates.optimizers.options import COMMON_OPTIONS
 
     options_table = _tables(built / "options.html")[0]
     assert [row[0] for row in options_table] == list(COMMON_OPTIONS)
@@ -158,7 +159,7 @@ def _rst_table(text: str) -> dict[str, list[str]]:
 
 
 def test_optimizer_options_table_follows_the_signatures():
-    from symupdates.options import COMMON_OPTIONS, _REGISTRY, optimizer_options_table
+    from symupdates.optimizers.options import COMMON_OPTIONS, _REGISTRY, optimizer_options_table
 
     table = _rst_table(optimizer_options_table())
     assert list(table) == [f":func:`~symupdates.{name}`" for name in symupdates.available()]
@@ -174,7 +175,7 @@ def test_optimizer_options_table_follows_the_signatures():
 
 
 def test_optimizer_options_table_lists_a_new_optimizer(monkeypatch):
-    from symupdates import options
+    from symupdates.optimizers import options
 
     monkeypatch.setattr(options, "_REGISTRY", dict(options._REGISTRY))
 
@@ -188,7 +189,7 @@ def test_optimizer_options_table_lists_a_new_optimizer(monkeypatch):
             The largest norm
             of a step.
         """
-        return options.Recipe(symupdates.linear.scale(1.0), learning_rate)
+        return options.Recipe(symupdates.transforms.linear.scale(1.0), learning_rate)
 
     row = _rst_table(options.optimizer_options_table())[":func:`~symupdates.clipped`"]
     assert row == ["all but ``clip_norm``", "``clip_norm`` (default ``1.0``): The largest norm of a step."]
@@ -244,7 +245,7 @@ DOCUMENTED = _public_documented()
 
 def test_there_are_optimizers_and_transforms_to_check():
     names = {name for name, _ in DOCUMENTED}
-    assert {"symupdates.adam", "symupdates.sgd", "symupdates.adaptive.scale_by_adam", "symupdates.momentum.trace"} <= names
+    assert {"symupdates.adam", "symupdates.sgd", "symupdates.transforms.adam.scale_by_adam", "symupdates.transforms.momentum.trace"} <= names
 
 
 @pytest.mark.parametrize("name, obj", DOCUMENTED, ids=[name for name, _ in DOCUMENTED])

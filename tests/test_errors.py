@@ -15,7 +15,7 @@ import pytensor.tensor as pt
 import pytest
 
 import symupdates
-from symupdates._checks import ArgumentError, InputError
+from symupdates.core.checks import ArgumentError, InputError
 
 NAMES = symupdates.available()
 P = inspect.Parameter
@@ -32,7 +32,7 @@ def float_hyper(name):
     params = list(inspect.signature(named(name)).parameters.values())[2:]
     return [
         p for p in params
-        if p.name not in symupdates.options.COMMON_OPTIONS and type(p.default) is float
+        if p.name not in symupdates.optimizers.options.COMMON_OPTIONS and type(p.default) is float
     ]
 
 

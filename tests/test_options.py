@@ -26,8 +26,8 @@ from pytensor.graph.basic import Variable, equal_computations
 
 import symupdates as su
 from symupdates import InputError
-from symupdates.momentum import Trace
-from symupdates.options import COMMON_OPTIONS, Recipe, assemble
+from symupdates.transforms.momentum import Trace
+from symupdates.optimizers.options import COMMON_OPTIONS, Recipe, assemble
 from conftest import FAST
 
 N_STEPS = 4

@@ -2,7 +2,7 @@
 
 PyTensor's C backend fuses the element-wise producer of a sum into it and then
 computes on float16 bits as integers (``(x ** 2).sum()`` comes out negative);
-:mod:`symupdates.reductions` routes float16 around that fusion. Checked against
+:mod:`symupdates.core.numerics` routes float16 around that fusion. Checked against
 NumPy in float64 on FAST_RUN (C; ``CVM`` on PyTensor 3, whose default Numba has
 no float16) and FAST_COMPILE.
 """
@@ -12,7 +12,7 @@ import pytensor
 import pytensor.tensor as pt
 import pytest
 
-from symupdates.reductions import mean, total
+from symupdates.core.numerics import mean, total
 from tests.conftest import DEFAULT, DEFAULT_IS_NUMBA
 
 C_MODE = "CVM" if DEFAULT_IS_NUMBA else DEFAULT

@@ -15,7 +15,7 @@ from pytensor.compile.sharedvalue import SharedVariable
 from pytensor.graph.traversal import ancestors
 
 import symupdates
-from symupdates._checks import InputError
+from symupdates.core.checks import InputError
 from tests.conftest import FAST, run_steps
 
 NAMES = symupdates.available()

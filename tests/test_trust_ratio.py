@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 import symupdates as su
 from symupdates.core import BuildContext
-from symupdates.trust_ratio import block_rms, tensor_norm
+from symupdates.transforms.layerwise import block_rms, tensor_norm
 
 RTOL = {"float64": 1e-10, "float32": 2e-4}
 

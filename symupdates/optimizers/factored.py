@@ -1,18 +1,18 @@
 """Optimizers with factored or covered second moments: Adafactor and SM3.
 
-The math lives in :mod:`symupdates.factored`.
+The math lives in :mod:`symupdates.transforms.factored`.
 """
 
 from __future__ import annotations
 
 import pytensor.tensor as pt
 
-from symupdates._checks import InputError, check_choice, check_decay, check_nonnegative, is_schedule
-from symupdates.averaging import ema
-from symupdates.core import chain
-from symupdates.factored import clip_by_block_rms, scale_by_factored_rms, scale_by_param_block_rms, scale_by_sm3
-from symupdates.linear import add_decayed_weights
-from symupdates.options import Recipe, optimizer
+from symupdates.core.checks import InputError, check_choice, check_decay, check_nonnegative, is_schedule
+from symupdates.transforms.averaging import ema
+from symupdates.core.transform import chain
+from symupdates.transforms.factored import clip_by_block_rms, scale_by_factored_rms, scale_by_param_block_rms, scale_by_sm3
+from symupdates.transforms.linear import add_decayed_weights
+from symupdates.optimizers.options import Recipe, optimizer
 
 __all__ = ["adafactor", "sm3"]
 

@@ -1,24 +1,20 @@
 """Layer-wise optimizers: LARS, LAMB and NovoGrad.
 
 The trust ratio and NovoGrad's per-layer moment live in
-:mod:`symupdates.trust_ratio`; Adam's moments in :mod:`symupdates.adaptive`.
+:mod:`symupdates.transforms.layerwise`; Adam's moments in :mod:`symupdates.transforms`.
 """
 
 from __future__ import annotations
 
-from symupdates._checks import check_nonnegative, constant_value, is_schedule
-from symupdates.adaptive import scale_by_adam
-from symupdates.core import chain
-from symupdates.linear import add_decayed_weights
-from symupdates.momentum import trace
-from symupdates.options import Recipe, optimizer
-from symupdates.trust_ratio import scale_by_novograd, scale_by_trust_ratio
+from symupdates.core.checks import check_nonnegative, is_constant
+from symupdates.transforms.adam import scale_by_adam
+from symupdates.core.transform import chain
+from symupdates.transforms.linear import add_decayed_weights
+from symupdates.transforms.momentum import trace
+from symupdates.optimizers.options import Recipe, optimizer
+from symupdates.transforms.layerwise import scale_by_novograd, scale_by_trust_ratio
 
 __all__ = ["lars", "lamb", "novograd"]
-
-
-def _is_zero(value) -> bool:
-    return constant_value(value) == 0.0 and not is_schedule(value)
 
 
 @optimizer
@@ -69,7 +65,7 @@ def lars(learning_rate=0.1, momentum=0.9, *, trust_coefficient=0.001, epsilon=0.
     .. [1] You, Y., Gitman, I. & Ginsburg, B. (2017). Large Batch Training of Convolutional
        Networks. arXiv:1708.03888.
     """
-    after = None if _is_zero(momentum) else trace(momentum, nesterov=nesterov)
+    after = None if is_constant(momentum, 0.0) else trace(momentum, nesterov=nesterov)
     return Recipe(scale_by_trust_ratio(trust_coefficient, epsilon, mask=trust_ratio_mask), learning_rate, after=after)
 
 
@@ -116,7 +112,7 @@ def lamb(learning_rate=1e-3, beta1=0.9, beta2=0.999, epsilon=1e-6, *, weight_dec
        76 minutes. ICLR. arXiv:1904.00962.
     """
     check_nonnegative("weight_decay_rate", weight_decay_rate)
-    decay = None if _is_zero(weight_decay_rate) else add_decayed_weights(weight_decay_rate, mask=weight_decay_rate_mask)
+    decay = None if is_constant(weight_decay_rate, 0.0) else add_decayed_weights(weight_decay_rate, mask=weight_decay_rate_mask)
     return Recipe(chain(scale_by_adam(beta1, beta2, epsilon, form="torch"), decay, scale_by_trust_ratio()), learning_rate)
 
 

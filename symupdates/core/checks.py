@@ -50,6 +50,14 @@ def is_schedule(value) -> bool:
     return callable(value) and not isinstance(value, Variable)
 
 
+def is_constant(value, number: float) -> bool:
+    """Whether ``value`` is the build-time constant ``number``: the test of an option left "off".
+
+    A schedule or a symbolic value never is, whatever it evaluates to.
+    """
+    return not is_schedule(value) and constant_value(value) == number
+
+
 def check_scalar(
     name: str,
     value,

@@ -6,8 +6,8 @@ import dataclasses
 
 import numpy as np
 
-from symupdates._checks import InputError, check_int
-from symupdates.core import Transform, Wrapper
+from symupdates.core.checks import InputError, check_int
+from symupdates.core.transform import Transform, Wrapper
 
 __all__ = ["skip_nonfinite", "multi_precision"]
 

@@ -34,7 +34,7 @@ import pytensor
 import pytensor.tensor as pt
 from pytensor.graph.basic import Variable
 
-from symupdates._checks import InputError, check_choice, check_int, check_scalar, is_schedule
+from symupdates.core.checks import InputError, check_choice, check_int, check_scalar, is_schedule
 
 __all__ = [
     "Schedule",

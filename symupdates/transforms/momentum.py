@@ -10,8 +10,8 @@ import pytensor
 import pytensor.tensor as pt
 from pytensor.graph.basic import Variable
 
-from symupdates._checks import check_decay, check_scalar
-from symupdates.core import Transform
+from symupdates.core.checks import check_decay, check_scalar
+from symupdates.core.transform import Transform
 
 __all__ = ["trace", "parameter_momentum", "apply_momentum", "apply_nesterov_momentum"]
 

@@ -25,7 +25,8 @@ import re
 
 import numpy as np
 
-from symupdates._checks import (
+from symupdates.core.checks import (
+    is_constant,
     ArgumentError,
     InputError,
     check_nonnegative,
@@ -33,10 +34,10 @@ from symupdates._checks import (
     constant_value,
     unknown_keyword,
 )
-from symupdates.clipping import clip_by_norm, clip_by_value, clip_global_norm, clip_weights
-from symupdates.core import Transform, chain
-from symupdates.guards import multi_precision, nonfinite_option, skip_nonfinite
-from symupdates.linear import add_decayed_weights, scale, scale_by_learning_rate
+from symupdates.transforms.clipping import clip_by_norm, clip_by_value, clip_global_norm, clip_weights
+from symupdates.core.transform import Transform, chain
+from symupdates.transforms.guards import multi_precision, nonfinite_option, skip_nonfinite
+from symupdates.transforms.linear import add_decayed_weights, scale, scale_by_learning_rate
 
 __all__ = ["Recipe", "Factory", "assemble", "optimizer", "get", "available", "COMMON_OPTIONS"]
 
@@ -91,7 +92,7 @@ OPTIONS_DOC = """
         5 (``True``) or the given number of such steps in a row; after that they go
         through, so a diverged run still fails (see :func:`~symupdates.skip_nonfinite`).
 
-    The options apply in the order listed in :mod:`symupdates.options`.
+    The options apply in the order listed in :mod:`symupdates.optimizers.options`.
 """
 
 
@@ -123,7 +124,7 @@ def _check_options(opts) -> None:
 
 
 def _is_off(value, off) -> bool:
-    return value is None or (constant_value(value) is not None and constant_value(value) == off)
+    return value is None or is_constant(value, off)
 
 
 def assemble(recipe: Recipe, name: str, **options) -> Transform:

@@ -44,9 +44,10 @@ from collections import OrderedDict
 
 import pytensor.tensor as pt
 
-from symupdates._checks import InputError, check_decay, check_int, check_scalar
-from symupdates.core import Transform, Wrapper, _unique_names, as_transform
-from symupdates.guards import MultiPrecision, multi_precision
+from symupdates.core.checks import InputError, check_decay, check_int, check_scalar
+from symupdates.core.transform import Transform, Wrapper, as_transform
+from symupdates.core.context import _unique_names
+from symupdates.transforms.guards import MultiPrecision, multi_precision
 
 __all__ = ["multi_steps", "ema_params", "lookahead", "param_givens", "swap_params"]
 

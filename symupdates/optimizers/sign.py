@@ -1,16 +1,16 @@
 """Sign-based optimizers: signSGD, Signum, Lion and Rprop.
 
-The math lives in :mod:`symupdates.sign` (and :func:`symupdates.ema`); the
-common options are added by :func:`symupdates.options.assemble`.
+The math lives in :mod:`symupdates.transforms.sign` (and :func:`symupdates.ema`); the
+common options are added by :func:`symupdates.optimizers.options.assemble`.
 """
 
 from __future__ import annotations
 
-from symupdates._checks import check_decay
-from symupdates.averaging import ema
-from symupdates.core import chain
-from symupdates.options import Recipe, optimizer
-from symupdates.sign import scale_by_lion, scale_by_rprop, scale_by_sign
+from symupdates.core.checks import check_decay
+from symupdates.transforms.averaging import ema
+from symupdates.core.transform import chain
+from symupdates.optimizers.options import Recipe, optimizer
+from symupdates.transforms.sign import scale_by_lion, scale_by_rprop, scale_by_sign
 
 __all__ = ["sign_sgd", "signum", "lion", "rprop"]
 

@@ -1,15 +1,15 @@
 """Averaged optimizers: ASGD, SGD with a running average of the iterates.
 
-The averaging lives in :mod:`symupdates.averaging`; read the averages with
+The averaging lives in :mod:`symupdates.transforms.averaging`; read the averages with
 :func:`symupdates.averaged_parameters`.
 """
 
 from __future__ import annotations
 
-from symupdates._checks import check_nonnegative, is_schedule
-from symupdates.averaging import average_iterates
-from symupdates.linear import add_decayed_weights
-from symupdates.options import Recipe, optimizer
+from symupdates.core.checks import check_nonnegative, is_schedule
+from symupdates.transforms.averaging import average_iterates
+from symupdates.transforms.linear import add_decayed_weights
+from symupdates.optimizers.options import Recipe, optimizer
 
 __all__ = ["asgd"]
 

@@ -1,24 +1,129 @@
-"""The Adam family: AdamW, NAdam, RAdam, AdaBelief, Yogi, Adan.
+"""The Adam family: Adam, Adamax, AMSGrad, AdamW, NAdam, RAdam, AdaBelief, Yogi, Adan.
 
 Each function only says *what* the optimizer is; the math lives in
-:mod:`symupdates.adaptive` and the common options are added by
-:func:`symupdates.options.assemble`. Every one is checked against a live
+:mod:`symupdates.transforms.adam` and the common options are added by
+:func:`symupdates.optimizers.options.assemble`. Every one is checked against a live
 oracle (named under Notes) in ``tests/test_oracle_adam_family.py``.
 """
 
 from __future__ import annotations
 
-from symupdates.adaptive import (
+from symupdates.optimizers.options import Recipe, optimizer
+from symupdates.transforms.adam import (
     scale_by_adam,
+    scale_by_adamax,
     scale_by_adan,
     scale_by_belief,
     scale_by_nadam,
     scale_by_radam,
     scale_by_yogi,
 )
-from symupdates.options import Recipe, optimizer
 
-__all__ = ["adamw", "nadam", "radam", "adabelief", "yogi", "adan"]
+__all__ = ["adam", "adamax", "amsgrad", "adamw", "nadam", "radam", "adabelief", "yogi", "adan"]
+
+
+@optimizer
+def adam(learning_rate=0.001, beta1=0.9, beta2=0.999, epsilon=1e-8, *, amsgrad=False, form="pymc"):
+    r"""Adam (Kingma & Ba, 2015), as PyMC's and Lasagne's ``adam``.
+
+    .. math::
+
+        m_t &= \beta_1 m_{t-1} + (1-\beta_1)\, g_t, \qquad v_t = \beta_2 v_{t-1} + (1-\beta_2)\, g_t^2 \\
+        p_t &= p_{t-1} - \eta\, \frac{\sqrt{1-\beta_2^t}}{1-\beta_1^t}\, \frac{m_t}{\sqrt{v_t}+\epsilon}
+
+    Parameters
+    ----------
+    loss_or_grads, params
+        As :func:`sgd`.
+    learning_rate : float, symbolic scalar or schedule, default 0.001
+    beta1 : float, default 0.9
+    beta2 : float, default 0.999
+    epsilon : float, default 1e-8
+    amsgrad : bool, default False
+        Use :math:`\max(\hat v_{t-1}, v_t)` (raw second moment) in the denominator.
+    form : {"pymc", "torch"}, default "pymc"
+        Where :math:`\epsilon` sits; "torch" gives
+        :math:`\eta\,\hat m_t/(\sqrt{\hat v_t}+\epsilon)` with bias-corrected moments.
+
+    Returns
+    -------
+    Updates or functools.partial
+
+    Notes
+    -----
+    Oracles: ``torch.optim.Adam`` (2.13) and ``optax.adam`` (0.2) with ``form="torch"``.
+
+    References
+    ----------
+    .. [1] Kingma, D. P. & Ba, J. (2015). Adam: A Method for Stochastic Optimization. ICLR.
+    """
+    return Recipe(scale_by_adam(beta1, beta2, epsilon, amsgrad=amsgrad, form=form), learning_rate)
+
+
+@optimizer
+def adamax(learning_rate=0.002, beta1=0.9, beta2=0.999, epsilon=1e-8, *, form="pymc"):
+    r"""Adamax (Kingma & Ba, 2015, section 7), as PyMC's and Lasagne's ``adamax``.
+
+    .. math::
+
+        m_t &= \beta_1 m_{t-1} + (1-\beta_1)\, g_t, \qquad u_t = \max(\beta_2 u_{t-1}, |g_t|) \\
+        p_t &= p_{t-1} - \frac{\eta}{1-\beta_1^t}\, \frac{m_t}{u_t+\epsilon}
+
+    Parameters
+    ----------
+    loss_or_grads, params
+        As :func:`sgd`.
+    learning_rate : float, symbolic scalar or schedule, default 0.002
+    beta1 : float, default 0.9
+    beta2 : float, default 0.999
+    epsilon : float, default 1e-8
+    form : {"pymc", "torch"}, default "pymc"
+        "torch" puts :math:`\epsilon` inside the maximum: :math:`u_t = \max(\beta_2 u_{t-1}, |g_t|+\epsilon)`.
+
+    Returns
+    -------
+    Updates or functools.partial
+
+    Notes
+    -----
+    Oracle: ``torch.optim.Adamax`` (2.13) with ``form="torch"``.
+
+    References
+    ----------
+    .. [1] Kingma, D. P. & Ba, J. (2015). Adam: A Method for Stochastic Optimization. ICLR.
+    """
+    return Recipe(scale_by_adamax(beta1, beta2, epsilon, form=form), learning_rate)
+
+
+@optimizer
+def amsgrad(learning_rate=0.001, beta1=0.9, beta2=0.999, epsilon=1e-8):
+    r"""AMSGrad (Reddi et al., 2018), as Lasagne's ``amsgrad``; the same as ``adam(amsgrad=True)``.
+
+    .. math::
+
+        \hat v_t &= \max(\hat v_{t-1}, v_t) \\
+        p_t &= p_{t-1} - \eta\, \frac{\sqrt{1-\beta_2^t}}{1-\beta_1^t}\, \frac{m_t}{\sqrt{\hat v_t}+\epsilon}
+
+    with :math:`m_t, v_t` as in :func:`adam`.
+
+    Parameters
+    ----------
+    loss_or_grads, params
+        As :func:`sgd`.
+    learning_rate : float, symbolic scalar or schedule, default 0.001
+    beta1 : float, default 0.9
+    beta2 : float, default 0.999
+    epsilon : float, default 1e-8
+
+    Returns
+    -------
+    Updates or functools.partial
+
+    References
+    ----------
+    .. [1] Reddi, S. J., Kale, S. & Kumar, S. (2018). On the Convergence of Adam and Beyond. ICLR.
+    """
+    return Recipe(scale_by_adam(beta1, beta2, epsilon, amsgrad=True), learning_rate)
 
 
 @optimizer

@@ -19,9 +19,9 @@ import dataclasses
 import numpy as np
 import pytensor.tensor as pt
 
-from symupdates._checks import InputError, check_nonnegative, check_scalar, constant_value
-from symupdates.core import Transform
-from symupdates.reductions import total
+from symupdates.core.checks import InputError, check_nonnegative, check_scalar, constant_value
+from symupdates.core.transform import Transform
+from symupdates.core.numerics import total
 
 __all__ = [
     "clip_by_value",
@@ -131,7 +131,7 @@ def clip_by_norm(max_norm) -> Transform:
 
     :math:`u \leftarrow u \cdot \min(1, c / \lVert u \rVert_2)`, per tensor
     (optax ``clip_by_block_rms`` with the norm instead of the RMS). Edge cases as
-    in :mod:`symupdates.clipping`.
+    in :mod:`symupdates.transforms.clipping`.
 
     Parameters
     ----------
@@ -164,7 +164,7 @@ def clip_global_norm(max_norm) -> Transform:
 
     As ``torch.nn.utils.clip_grad_norm_`` (which adds 1e-6 to the norm) and
     ``optax.clip_by_global_norm`` (exactly this). Edge cases as in
-    :mod:`symupdates.clipping`.
+    :mod:`symupdates.transforms.clipping`.
 
     Parameters
     ----------
@@ -259,7 +259,7 @@ def total_norm_constraint(tensor_vars, max_norm, epsilon=1e-7, return_norm=False
 
     This is what ``pm.fit(total_grad_norm_constraint=c)`` applies to the
     gradients. Finite inputs give PyMC's numbers; infinite elements give the
-    limit described in :mod:`symupdates.clipping` instead of NaN, and each
+    limit described in :mod:`symupdates.transforms.clipping` instead of NaN, and each
     output keeps its input's dtype.
 
     Parameters

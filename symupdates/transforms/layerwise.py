@@ -2,7 +2,7 @@
 
 "Layer-wise" means per parameter tensor: one norm, one ratio or one moment
 for the whole tensor. The helpers :func:`tensor_norm` and :func:`block_rms`
-are shared with :mod:`symupdates.factored`.
+are shared with :mod:`symupdates.transforms.factored`.
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ import dataclasses
 
 import pytensor.tensor as pt
 
-from symupdates._checks import InputError, check_decay, check_nonnegative
-from symupdates.core import Transform
-from symupdates.linear import resolve_per_param
-from symupdates.reductions import mean, total
+from symupdates.core.checks import InputError, check_decay, check_nonnegative
+from symupdates.core.transform import Transform
+from symupdates.transforms.linear import resolve_per_param
+from symupdates.core.numerics import mean, total
 
 __all__ = ["scale_by_trust_ratio", "scale_by_novograd"]
 

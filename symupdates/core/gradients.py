@@ -10,7 +10,7 @@ from pytensor.compile.sharedvalue import SharedVariable
 from pytensor.graph.basic import Variable
 from pytensor.tensor.variable import TensorVariable
 
-from symupdates._checks import InputError, constant_value
+from symupdates.core.checks import InputError, constant_value
 
 __all__ = ["get_or_compute_grads", "checked_grads", "check_params"]
 

@@ -10,8 +10,8 @@ import pytensor.scalar as ps
 from pytensor.tensor.elemwise import DimShuffle, Elemwise
 from pytensor.graph.basic import Variable
 
-from symupdates._checks import InputError, check_nonnegative, check_scalar, constant_value
-from symupdates.core import Transform
+from symupdates.core.checks import InputError, check_nonnegative, check_scalar, constant_value
+from symupdates.core.transform import Transform
 
 __all__ = ["scale", "scale_by_learning_rate", "add_decayed_weights"]
 

@@ -12,8 +12,8 @@ import dataclasses
 
 import pytensor.tensor as pt
 
-from symupdates._checks import InputError, check_decay, check_nonnegative, check_scalar, constant_value
-from symupdates.core import Transform
+from symupdates.core.checks import InputError, check_decay, check_nonnegative, check_scalar, constant_value
+from symupdates.core.transform import Transform
 
 __all__ = ["scale_by_sign", "scale_by_lion", "scale_by_rprop"]
 

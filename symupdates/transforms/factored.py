@@ -14,11 +14,11 @@ import dataclasses
 import numpy as np
 import pytensor.tensor as pt
 
-from symupdates._checks import check_choice, check_decay, check_int, check_nonnegative, check_scalar
-from symupdates.adaptive import coefficient, moving_average
-from symupdates.core import Transform
-from symupdates.reductions import mean
-from symupdates.trust_ratio import block_rms
+from symupdates.core.checks import check_choice, check_decay, check_int, check_nonnegative, check_scalar
+from symupdates.transforms.moments import coefficient, moving_average
+from symupdates.core.transform import Transform
+from symupdates.core.numerics import mean
+from symupdates.transforms.layerwise import block_rms
 
 __all__ = ["scale_by_factored_rms", "clip_by_block_rms", "scale_by_param_block_rms", "scale_by_sm3"]
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
-from symupdates._checks import InputError
+from symupdates.core.checks import InputError
 
 __all__ = ["Updates", "StateEntry", "ConstantRate"]
 

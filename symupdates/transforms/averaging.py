@@ -14,9 +14,10 @@ from collections import OrderedDict
 
 import pytensor.tensor as pt
 
-from symupdates._checks import InputError, check_decay, check_nonnegative
-from symupdates.adaptive import moving_average
-from symupdates.core import Transform, _unique_names
+from symupdates.core.checks import InputError, check_decay, check_nonnegative
+from symupdates.transforms.moments import moving_average
+from symupdates.core.transform import Transform
+from symupdates.core.context import _unique_names
 
 __all__ = ["ema", "average_iterates", "averaged_parameters"]
 

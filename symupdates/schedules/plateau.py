@@ -8,7 +8,7 @@ function updates, so no Python callback runs between steps.
 
 It needs the loss. Giving the optimizer a scalar loss is enough
 (``su.adam(loss, params, learning_rate=su.reduce_on_plateau(1e-2))``). When
-only gradients are at hand, pass ``loss=`` to :func:`symupdates.core.apply`, or
+only gradients are at hand, pass ``loss=`` to :func:`symupdates.core.transform.apply`, or
 give the plateau an explicit ``metric``; under ``pm.fit``, which hands the
 optimizer gradients only, use :func:`symupdates.pymc.fit`.
 """
@@ -21,7 +21,7 @@ import numpy as np
 import pytensor.tensor as pt
 from pytensor.graph.basic import Variable
 
-from symupdates._checks import InputError, check_choice, check_int, check_scalar
+from symupdates.core.checks import InputError, check_choice, check_int, check_scalar
 
 __all__ = ["reduce_on_plateau"]
 
@@ -83,7 +83,7 @@ class ReduceOnPlateau:
         if metric is None:
             raise LossUnavailable(
                 "reduce_on_plateau needs the loss, but the optimizer got gradients only. Give it the scalar "
-                "loss instead of gradients, pass `loss=` to symupdates.core.apply, give reduce_on_plateau a "
+                "loss instead of gradients, pass `loss=` to symupdates.core.transform.apply, give reduce_on_plateau a "
                 "`metric=`, or, under pm.fit, use symupdates.pymc.fit."
             )
         metric = pt.cast(metric, "float64")
