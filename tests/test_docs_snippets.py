@@ -163,21 +163,25 @@ def _needs(block: Block) -> None:
         pytest.importorskip(module, reason=f"{block.where} needs {module}: {OPTIONAL[module]}")
 
 
-def _run_doctest(block: Block) -> None:
+def _doctest_failures(block: Block) -> str:
+    """Run a doctest block; the doctest report of its failures ("" when it passes)."""
     test = doctest.DocTestParser().get_doctest(block.source, {}, block.where, str(block.path), block.line - 1)
     report = io.StringIO()
     result = doctest.DocTestRunner(checker=NumberChecker(), optionflags=FLAGS).run(test, out=report.write)
-    assert result.failed == 0, f"{block.where}: the doctest fails\n{report.getvalue()}"
+    return f"{block.where}: the doctest fails\n{report.getvalue()}" if result.failed else ""
 
 
-def _run_code(block: Block) -> None:
+def _print_mismatch(block: Block) -> str:
+    """Run a code block; how what it prints differs from its ``# prints`` comments ("" when it does not)."""
     code = compile("\n" * (block.line - 1) + block.source, str(block.path), "exec")  # tracebacks name the doc's lines
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
         exec(code, {"__name__": "__docs__"})
     want, got = "".join(line + "\n" for line in PRINTS.findall(block.source)), printed.getvalue()
     checker = NumberChecker()
-    assert checker.check_output(want, got, FLAGS), (
+    if checker.check_output(want, got, FLAGS):
+        return ""
+    return (
         f"{block.where}: what the block prints is not what its `# prints` comments show\n"
         + checker.output_difference(doctest.Example(block.source, want), got, FLAGS)
     )
@@ -187,10 +191,8 @@ def _run_code(block: Block) -> None:
 def test_doc_block_runs_and_prints_what_it_shows(block, tmp_path, monkeypatch):
     _needs(block)
     monkeypatch.chdir(tmp_path)
-    if block.source.lstrip().startswith(">>>"):
-        _run_doctest(block)
-    else:
-        _run_code(block)
+    problem = _doctest_failures(block) if block.source.lstrip().startswith(">>>") else _print_mismatch(block)
+    assert not problem, problem
 
 
 def test_every_block_runs_or_says_why_not():
