@@ -161,7 +161,7 @@ OPTION_NAMES = {
     "symupdates.transforms.guards": ["skip_nonfinite", "multi_precision"],
 }
 STATE_NAMES = {
-    "symupdates.core.state": ["Updates", "StateEntry", "ConstantRate"],
+    "symupdates.core.state": ["Updates", "StateEntry", "ConstantRate", "KINDS", "merge"],
     "symupdates.core.context": ["BuildContext", "scalar_dtype"],
     "symupdates.core.gradients": ["check_params"],
     "symupdates.transforms.moments": [
@@ -253,6 +253,7 @@ def api_page() -> str:
     for family in symupdates.optimizers.FAMILIES:
         w.module_section(family.__name__, family.__all__)
     w.module_section("symupdates.optimizers.options", ["get", "available"], title="Look-up by name")
+    w.module_section("symupdates.optimizers.partition", ["partition", "FROZEN"], title="Parameter groups")
 
     w.text(*_heading("Transforms", "-"))
     w.text(

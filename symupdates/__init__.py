@@ -17,6 +17,7 @@ from symupdates.optimizers.factored import *  # noqa: F403
 from symupdates.optimizers.layerwise import *  # noqa: F403
 from symupdates.optimizers.momentum import *  # noqa: F403
 from symupdates.optimizers.options import Factory, available, get
+from symupdates.optimizers.partition import FROZEN, partition
 from symupdates.optimizers.rms import *  # noqa: F403
 from symupdates.optimizers.sign import *  # noqa: F403
 from symupdates.pack import Packed, pack
@@ -30,5 +31,5 @@ __version__ = "0.1.0"
 
 __all__ = [
     *core.__all__, *transforms.__all__, *optimizers.__all__, "Factory", "get", "available", "reduce_on_plateau",
-    "pack", "Packed", "compile", "DeviceFunction",
+    "partition", "FROZEN", "pack", "Packed", "compile", "DeviceFunction",
 ]

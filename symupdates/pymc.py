@@ -148,7 +148,7 @@ def fit(n=10000, method="advi", model=None, *, obj_optimizer=None, random_seed=N
     iterations = _Iterations()
     callbacks = [*(kwargs.pop("callbacks", None) or ()), iterations]
     approx = inference.fit(n, obj_optimizer=aware, callbacks=callbacks, **kwargs)
-    skipped = sum(int(v.get_value()) for name, v in aware.latest.state.items() if name.endswith(".skipped"))
+    skipped = sum(int(v.get_value()) for v in aware.latest.find("skipped"))
     if skipped:
         warnings.warn(
             f"{skipped} of the {iterations.count} steps of this fit were skipped because their gradients or "

@@ -6,7 +6,7 @@ import pytensor.tensor as pt
 import pytest
 
 import symupdates
-from conftest import FAST
+from tests.conftest import FAST
 from pytensor.graph.traversal import ancestors
 from pytensor.tensor.basic import Join, Split
 from pytensor.tensor.subtensor import IncSubtensor, Subtensor

@@ -9,10 +9,10 @@ expression per parameter to another; :func:`chain` composes them; a
 from symupdates.core.checks import ArgumentError, InputError
 from symupdates.core.context import BuildContext, scalar_dtype
 from symupdates.core.gradients import get_or_compute_grads
-from symupdates.core.state import Updates
+from symupdates.core.state import Updates, merge
 from symupdates.core.transform import Transform, Wrapper, apply, as_transform, chain, identity
 
 __all__ = [
     "InputError", "ArgumentError", "Updates", "Transform", "Wrapper", "BuildContext", "chain", "identity",
-    "as_transform", "get_or_compute_grads",
+    "as_transform", "get_or_compute_grads", "merge",
 ]

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import abc
 import difflib
+import functools
 import math
+import warnings
 from numbers import Number
 
 import numpy as np
@@ -46,8 +49,26 @@ def constant_value(value):
 
 
 def is_schedule(value) -> bool:
-    """True for a schedule: a callable mapping the integer step to a scalar."""
-    return callable(value) and not isinstance(value, Variable)
+    """True for a schedule: a callable mapping the integer step to a scalar, or a :class:`StatefulSchedule`."""
+    return isinstance(value, StatefulSchedule) or (callable(value) and not isinstance(value, Variable))
+
+
+class StatefulSchedule(abc.ABC):
+    """A schedule that keeps state (:func:`symupdates.reduce_on_plateau`).
+
+    It is not a function of the step alone: the build context asks it for its
+    value with :meth:`value_in`, where it can create state and read the loss.
+    """
+
+    @abc.abstractmethod
+    def value_in(self, ctx) -> Variable:
+        """The scheduled value for the step being built in ``ctx``, as a symbolic scalar."""
+
+    def __call__(self, step):
+        raise InputError(
+            f"{type(self).__name__} keeps state and needs the loss: use it as an optimizer hyper-parameter "
+            "(e.g. learning_rate=reduce_on_plateau(...)), not as a plain function of the step."
+        )
 
 
 def is_constant(value, number: float) -> bool:
@@ -136,3 +157,36 @@ def unknown_keyword(func_name: str, key: str, known) -> ArgumentError:
     close = difflib.get_close_matches(key, list(known), n=3, cutoff=0.6)
     hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
     return ArgumentError(f"{func_name}() got an unexpected keyword argument {key!r}.{hint}")
+
+
+def renamed_arguments(**renames: str):
+    """Decorator: keep accepting the former keyword names ``{old: new}``, with a ``DeprecationWarning``.
+
+    Passing both names is an :class:`ArgumentError`. The renames are listed in CHANGELOG.md.
+    """
+
+    def decorate(fn):
+        @functools.wraps(fn)
+        def accepting_former_names(*args, **kwargs):
+            return fn(*args, **with_current_names(fn.__name__, renames, kwargs))
+
+        return accepting_former_names
+
+    return decorate
+
+
+def with_current_names(func_name: str, renames: dict, kwargs: dict) -> dict:
+    """``kwargs`` with the former names of ``renames`` ``{old: new}`` replaced, warning once for each."""
+    kwargs = dict(kwargs)
+    for old, new in renames.items():
+        if old not in kwargs:
+            continue
+        if new in kwargs:
+            raise ArgumentError(f"{func_name}(): pass `{new}` only; `{old}` is its former name.")
+        warnings.warn(
+            f"{func_name}(): `{old}` is now called `{new}`; the former name will be removed.",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        kwargs[new] = kwargs.pop(old)
+    return kwargs

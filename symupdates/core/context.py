@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -13,13 +12,13 @@ import pytensor
 import pytensor.tensor as pt
 from pytensor.graph.basic import Variable
 
-from symupdates.core.checks import InputError, constant_value, is_schedule
+from symupdates.core.checks import InputError, StatefulSchedule, constant_value, is_schedule
 from symupdates.core.state import StateEntry, Updates
 
 if TYPE_CHECKING:
     from symupdates.core.transform import Transform
 
-__all__ = ["BuildContext", "scalar_dtype"]
+__all__ = ["BuildContext", "scalar_dtype", "hold"]
 
 
 def scalar_dtype(dtype: str) -> str:
@@ -51,16 +50,15 @@ class BuildContext:
     symbolic scalars or schedules) into scalars of the right dtype.
     """
 
-    def __init__(self, params, grads, name: str):
+    def __init__(self, params, grads, name: str, prefix: str | None = None):
         self.params = list(params)
         #: What the steps apply to: the parameters, or their float32 master copies.
         self.targets = list(params)
         self.grads = list(grads)
         self.name = name
+        #: Put before every state name (``{prefix}.{param}.{label}.{role}``): a group's or ``name=``'s name.
+        self.prefix = prefix
         self.param_names = _unique_names(self.params)
-        self.constraints: list[Callable] = []
-        #: False, or the number of non-finite steps in a row that :func:`symupdates.skip_nonfinite` holds.
-        self.guard_nonfinite = False
         #: The constant learning rates applied (a varying one is recorded in state instead).
         self.constant_learning_rates: list[float] = []
         #: The scalar loss when the optimizer was given one (else ``None``); read by
@@ -73,7 +71,8 @@ class BuildContext:
         self._label_stack: list[str] = []
         self._hyper_cache: dict = {}
         self._masters: dict[int, Variable] = {}
-        self._gates: list = []
+        self._new_value_hooks: list[Callable] = []
+        self._finishers: list[Callable] = []
 
     # -- naming and running -------------------------------------------------
     @property
@@ -91,15 +90,15 @@ class BuildContext:
         finally:
             self._label_stack.pop()
 
-    def run(self, transform: Transform, updates: list) -> list:
-        """Build ``transform`` on ``updates`` under a unique label; check its output."""
+    def run(self, transform: Transform, directions: list) -> list:
+        """Build ``transform`` on ``directions`` under a unique label; check its output."""
         if not transform.labelled:
-            out = list(transform.build(self, list(updates)))
+            out = list(transform.build(self, list(directions)))
         else:
             with self.labelled(transform.name):
-                out = list(transform.build(self, list(updates)))
+                out = list(transform.build(self, list(directions)))
         if len(out) != len(self.targets):
-            raise InputError(f"transform {transform.name!r} returned {len(out)} updates for {len(self.targets)} parameters.")
+            raise InputError(f"transform {transform.name!r} returned {len(out)} directions for {len(self.targets)} parameters.")
         return [self.as_target_type(i, u) for i, u in enumerate(out)]
 
     def as_target_type(self, i: int, expr) -> Variable:
@@ -113,11 +112,16 @@ class BuildContext:
         return expr
 
     # -- state ----------------------------------------------------------------
-    def _register(self, var, init: Callable[[], np.ndarray]):
-        self._entries.append(StateEntry(var, init))
+    def _shared(self, value, name: str, **kwargs) -> Variable:
+        return pytensor.shared(value, name=name if self.prefix is None else f"{self.prefix}.{name}", **kwargs)
+
+    def _register(self, var, init: Callable[[], np.ndarray], kind: str, param: int | None = None):
+        self._entries.append(StateEntry(var, init, kind, param, self.label))
         return var
 
-    def state(self, i: int, role: str | None, fill: float | None = 0.0, suffix: tuple = (), *, shape=None) -> Variable:
+    def state(
+        self, i: int, role: str | None, fill: float | None = 0.0, suffix: tuple = (), *, shape=None, kind="moment"
+    ) -> Variable:
         """A new state tensor for target ``i``, filled with ``fill``.
 
         It takes the target's dtype and full static type; ``suffix`` appends
@@ -126,7 +130,9 @@ class BuildContext:
         given with :meth:`set`. ``fill=None`` starts it at a copy of the
         target's value (re-read by ``reset()``); ``role=None`` names it
         ``{param}.{label}`` (a parameter-like companion such as an average of
-        the parameter).
+        the parameter). ``kind`` says what it is (see
+        :class:`~symupdates.core.state.StateEntry`), so that
+        :meth:`Updates.companions` finds it without reading its name.
         """
         target = self.targets[i]
         value = target.get_value(borrow=True)
@@ -144,8 +150,8 @@ class BuildContext:
         else:
             init = lambda: np.full(shape, fill, dtype=dtype)  # noqa: E731
         name = f"{self.param_names[i]}.{self.label}" + ("" if role is None else f".{role}")
-        var = pytensor.shared(init(), name=name, shape=static)
-        return self._register(var, init)
+        var = self._shared(init(), name, shape=static)
+        return self._register(var, init, kind, i)
 
     def cached(self, key, make: Callable[[], Variable]) -> Variable:
         """``make()``, built once per ``key`` in this context (per-step scalars shared by all parameters)."""
@@ -154,11 +160,11 @@ class BuildContext:
             self._hyper_cache[key] = make()
         return self._hyper_cache[key]
 
-    def scalar_state(self, role: str, value, dtype: str) -> Variable:
-        """A new scalar state variable shared by all parameters."""
+    def scalar_state(self, role: str, value, dtype: str, *, kind: str = "counter") -> Variable:
+        """A new scalar state variable ``{label}.{role}`` shared by all parameters."""
         init = np.asarray(value, dtype=dtype)
-        var = pytensor.shared(init.copy(), name=f"{self.label}.{role}")
-        return self._register(var, lambda: init.copy())
+        var = self._shared(init.copy(), f"{self.label}.{role}")
+        return self._register(var, lambda: init.copy(), kind)
 
     def set(self, var: Variable, expr) -> None:
         """Record the new value of state variable ``var`` for this step."""
@@ -178,8 +184,8 @@ class BuildContext:
     def step(self) -> Variable:
         """The int64 counter of completed steps: 0 during the first update."""
         if self._step is None:
-            self._step = pytensor.shared(np.int64(0), name=f"{self.name}.step")
-            self._register(self._step, lambda: np.int64(0))
+            self._step = self._shared(np.int64(0), f"{self.name}.step")
+            self._register(self._step, lambda: np.int64(0), "step")
         return self._step
 
     def count(self, dtype: str) -> Variable:
@@ -225,7 +231,7 @@ class BuildContext:
         key = ("schedule", id(schedule))
         if key not in self._hyper_cache:
             # a stateful schedule (reduce_on_plateau) builds its value, and its state, from the context
-            value = schedule.value_in(self) if hasattr(schedule, "value_in") else schedule(self.step)
+            value = schedule.value_in(self) if isinstance(schedule, StatefulSchedule) else schedule(self.step)
             value = pt.as_tensor_variable(value)
             if value.ndim != 0:
                 raise InputError(f"schedule {schedule!r} returned a {value.type}; a schedule must return a scalar.")
@@ -243,21 +249,48 @@ class BuildContext:
             if p.dtype != "float16":
                 continue
             init = lambda p=p: p.get_value().astype("float32")  # noqa: E731
-            master = pytensor.shared(init(), name=f"{self.param_names[i]}.master", shape=p.type.shape)
-            self._register(master, init)
+            master = self._shared(init(), f"{self.param_names[i]}.master", shape=p.type.shape)
+            self._register(master, init, "master", i)
             self._masters[i] = master
             self.targets[i] = master
             out[i] = pt.cast(out[i], "float32")
         return out
 
     # -- finishing ------------------------------------------------------------
+    def on_new_value(self, fn: Callable[[int, Variable], Variable]) -> None:
+        """Pass each parameter's new value through ``fn(i, value) -> value`` (after ``p - u``).
+
+        Hooks run in the order they were added: weight constraints
+        (``clip_weights``), PyMC's parameter momentum, the averages and slow
+        weights of ``ema_params`` and ``lookahead``.
+        """
+        self._new_value_hooks.append(fn)
+
+    def gate(self, cond, exempt=()) -> None:
+        """Apply this step only where the boolean scalar ``cond`` holds.
+
+        When ``cond`` is false every parameter, state variable and the step
+        counter keeps its value, except the variables in ``exempt`` (the
+        gating transform's own bookkeeping), which always take their update.
+        """
+        self.finish_with(lambda updates, written: hold(updates, cond, exempt))
+
+    def finish_with(self, fn: Callable[[OrderedDict, list], OrderedDict]) -> None:
+        """Rewrite the whole update set once it is built: ``fn(updates, written) -> updates``.
+
+        ``written`` are the parameters' new values. Finishers run in the order
+        they were added, so a wrapper that adds one after building its inner
+        transform (``skip_nonfinite``) sees the inner's gates already applied.
+        """
+        self._finishers.append(fn)
+
     def finalize(self, steps: list) -> Updates:
-        """Apply the steps, constraints and guards; return the ordered updates."""
+        """Apply the steps, new-value hooks and finishers; return the ordered updates."""
         new_values = []
         for i, (target, step) in enumerate(zip(self.targets, steps)):
             value = target - step
-            for constraint in self.constraints:
-                value = constraint(self, i, value)
+            for hook in self._new_value_hooks:
+                value = hook(i, value)
             new_values.append(self.as_target_type(i, value))
         updates = OrderedDict()
         for i, (param, value) in enumerate(zip(self.params, new_values)):
@@ -271,46 +304,14 @@ class BuildContext:
                 updates[entry.var] = self._updates[entry.var]
         if self._step is not None:
             updates[self._step] = self._step + 1
-        for cond, exempt in self._gates:
-            updates = self._hold(updates, cond, exempt)
-        if self.guard_nonfinite:
-            updates = self._guard(updates, written, self.guard_nonfinite)
+        for finish in self._finishers:
+            updates = finish(updates, written)
         return Updates(
             updates, params=self.params, entries=self._entries, constant_learning_rates=self.constant_learning_rates
         )
 
-    def gate(self, cond, exempt=()) -> None:
-        """Apply this step only where the boolean scalar ``cond`` holds.
 
-        When ``cond`` is false every parameter, state variable and the step
-        counter keeps its value, except the variables in ``exempt`` (the
-        gating transform's own bookkeeping), which always take their update.
-        """
-        self._gates.append((cond, tuple(exempt)))
-
-    @staticmethod
-    def _hold(updates: OrderedDict, cond, exempt=()) -> OrderedDict:
-        keep = {id(v) for v in exempt}
-        return OrderedDict(
-            (var, new if id(var) in keep else pt.switch(cond, new, var)) for var, new in updates.items()
-        )
-
-    def _guard(self, updates: OrderedDict, new_values: list, max_consecutive_errors: int) -> OrderedDict:
-        """Hold a non-finite step, unless it ends more than ``max_consecutive_errors`` of them in a row.
-
-        Adds the int64 counters ``{name}.consecutive_nonfinite`` (non-finite
-        steps in a row, 0 after a finite one) and ``{name}.skipped`` (steps held).
-        """
-        # pt.isfinite is missing from PyTensor 2.38, and pt.and_ takes two arguments in 3.x.
-        finite = [~pt.any(pt.isnan(x) | pt.isinf(x)) for x in [*self.grads, *new_values]]
-        ok = functools.reduce(pt.and_, finite)
-        consecutive = self.scalar_state("consecutive_nonfinite", 0, "int64")
-        skipped = self.scalar_state("skipped", 0, "int64")
-        new_consecutive = pt.switch(ok, 0, consecutive + 1).astype("int64")
-        applied = pt.or_(ok, pt.gt(new_consecutive, max_consecutive_errors))
-        guarded = self._hold(updates, applied)
-        guarded[consecutive] = new_consecutive
-        guarded[skipped] = skipped + pt.switch(applied, 0, 1).astype("int64")
-        return guarded
-
-
+def hold(updates: OrderedDict, cond, exempt=()) -> OrderedDict:
+    """``updates`` where each variable keeps its value unless ``cond`` holds (``exempt`` always update)."""
+    keep = {id(v) for v in exempt}
+    return OrderedDict((var, new if id(var) in keep else pt.switch(cond, new, var)) for var, new in updates.items())

@@ -17,15 +17,35 @@ import numpy as np
 
 from symupdates.core.checks import InputError
 
-__all__ = ["Updates", "StateEntry", "ConstantRate"]
+__all__ = ["Updates", "StateEntry", "ConstantRate", "KINDS", "merge"]
+
+
+#: The kinds of state, so that companions are found by what they are, never by parsing names.
+KINDS = ("moment", "average", "master", "step", "learning_rate", "counter", "skipped")
 
 
 @dataclasses.dataclass(frozen=True)
 class StateEntry:
-    """A state variable and the function giving its fresh value."""
+    """A state variable, the function giving its fresh value, and what it is.
+
+    ``kind`` is one of :data:`KINDS`: ``"moment"`` (an optimizer's running
+    statistics, the default), ``"average"`` (an averaged copy of a parameter),
+    ``"master"`` (a float32 master copy), ``"step"`` (a step counter),
+    ``"learning_rate"`` (the rate of the latest step), ``"counter"`` (other
+    bookkeeping) or ``"skipped"`` (steps held by a guard). ``param`` is the
+    index of the parameter it belongs to, ``None`` for state shared by all;
+    ``owner`` the label of the transform that made it (``"adam"``, ``"ema1"``).
+    """
 
     var: object
     init: Callable[[], np.ndarray]
+    kind: str = "moment"
+    param: int | None = None
+    owner: str | None = None
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise InputError(f"state kind must be one of {KINDS}, got {self.kind!r}.")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,7 +96,7 @@ class Updates(OrderedDict):
             When several learning rates (e.g. of parameter groups) apply; read
             ``state[name]`` instead.
         """
-        found = [v for name, v in self.state.items() if name.endswith(".learning_rate")]
+        found: list = self.find("learning_rate")
         found += [ConstantRate(rate) for rate in self.constant_learning_rates]
         if len(found) != 1:
             raise InputError(
@@ -84,6 +104,28 @@ class Updates(OrderedDict):
                 f"({[getattr(v, 'name', v) for v in found]}); read `state[name]` instead."
             )
         return found[0]
+
+    def find(self, kind: str) -> list:
+        """The state variables of ``kind`` (one of :data:`KINDS`), in creation order."""
+        if kind not in KINDS:
+            raise InputError(f"`kind` must be one of {KINDS}, got {kind!r}.")
+        return [e.var for e in self._entries if e.kind == kind]
+
+    def companions(self, kind: str, owner: str | None = None) -> OrderedDict:
+        """{parameter: its state variable of ``kind``}, optionally only those made by ``owner``.
+
+        E.g. ``companions("average", "ema")`` gives the averages of
+        :func:`symupdates.ema_params`, ``companions("average", "lookahead")``
+        the slow weights, ``companions("master")`` the float32 master copies.
+        A parameter with several matching variables gets the first.
+        """
+        if kind not in KINDS:
+            raise InputError(f"`kind` must be one of {KINDS}, got {kind!r}.")
+        out = OrderedDict()
+        for e in self._entries:
+            if e.kind == kind and e.param is not None and (owner is None or e.owner == owner):
+                out.setdefault(self.params[e.param], e.var)
+        return out
 
     def reset(self) -> None:
         """Reset every state variable to its fresh value (parameters are kept).
@@ -133,3 +175,49 @@ class Updates(OrderedDict):
         """Load state saved by :meth:`save` (checked as :meth:`load_state_dict`)."""
         with np.load(path, allow_pickle=False) as data:
             self.load_state_dict({k: data[k] for k in data.files}, strict=strict)
+
+
+def merge(*update_sets: Updates, params=None) -> Updates:
+    """One :class:`Updates` from several, e.g. of parameter groups; nothing may be updated twice.
+
+    The keys keep their order, set after set. Raises :class:`InputError`
+    naming both sets when two of them update the same shared variable, or
+    when two state variables share a name (give each set a ``name=``).
+    ``params`` orders :attr:`Updates.params` (default: set after set).
+    """
+    items, owner, names = OrderedDict(), {}, {}
+
+    def described(k):
+        state = list(update_sets[k].state)
+        return f"update set {k} (state {', '.join(state[:3])}{', ...' if len(state) > 3 else ''})" if state else f"update set {k}"
+
+    for k, updates in enumerate(update_sets):
+        if not isinstance(updates, Updates):
+            raise InputError(f"merge() takes the Updates returned by optimizers, got {type(updates).__name__}.")
+        for var, new in updates.items():
+            if var in owner:
+                raise InputError(
+                    f"{var.name or var!r} is updated by {described(owner[var])} and by {described(k)}: "
+                    "each parameter belongs to one optimizer (or one partition group)."
+                )
+            owner[var] = k
+            items[var] = new
+        for e in updates._entries:
+            if e.var.name in names:
+                raise InputError(
+                    f"{described(names[e.var.name])} and {described(k)} both have a state variable named {e.var.name!r}: "
+                    "give each a name= (e.g. symupdates.adam(..., name='encoder'))."
+                )
+            names[e.var.name] = k
+    merged = [p for updates in update_sets for p in updates.params]
+    if params is not None:
+        merged = [p for p in params if any(p is q for q in merged)]
+    position = {id(p): i for i, p in enumerate(merged)}
+    # a StateEntry's ``param`` indexes its own set's parameters: index the merged list instead
+    entries = [
+        dataclasses.replace(e, param=None if e.param is None else position[id(updates.params[e.param])])
+        for updates in update_sets
+        for e in updates._entries
+    ]
+    rates = [rate for updates in update_sets for rate in updates.constant_learning_rates]
+    return Updates(items, params=merged, entries=entries, constant_learning_rates=rates)

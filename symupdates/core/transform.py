@@ -7,12 +7,14 @@ state it needs through a :class:`BuildContext`. Transforms compose with
 data path once, in this order:
 
 1. gradients are computed (or checked) per parameter;
-2. the transforms run in chain order, turning gradients into steps ``u``;
-3. each parameter becomes ``p - u``, then parameter constraints apply
-   (:func:`symupdates.clip_weights`);
-4. guards apply to the whole update set (:func:`symupdates.skip_nonfinite`).
+2. the transforms run in chain order, turning gradients into directions and,
+   at the learning rate, into steps ``u``;
+3. each parameter becomes ``p - u``, then the new-value hooks apply
+   (:func:`symupdates.clip_weights`, PyMC's momentum, averages);
+4. finishers rewrite the whole update set (the gate of
+   :func:`symupdates.multi_steps`, :func:`symupdates.skip_nonfinite`).
 
-Steps keep the sign of a gradient: a transform receives and returns descent
+Directions keep the sign of a gradient: a transform receives and returns descent
 directions, and the parameter moves *against* them. Gradients and steps are
 kept as their own expressions, never encoded in a parameter and read back.
 """
@@ -45,13 +47,16 @@ class Transform:
     #: Whether the transform names its own state (chains and wrappers do not).
     labelled = True
 
-    def build(self, ctx: BuildContext, updates: list) -> list:  # pragma: no cover - abstract
+    def build(self, ctx: BuildContext, directions: list) -> list:  # pragma: no cover - abstract
+        """Map the directions (one per target, in order) to new ones, making state through ``ctx``."""
         raise NotImplementedError
 
-    def __call__(self, loss_or_grads=None, params=None):
+    def __call__(self, loss_or_grads=None, params=None, *, name: str | None = None):
         if loss_or_grads is None and params is None:
+            if name is not None:
+                raise InputError("`name` names the state of an update set: pass it with `loss_or_grads` and `params`.")
             return self
-        return apply(self, loss_or_grads, params)
+        return apply(self, loss_or_grads, params, name=name)
 
 
 class Wrapper(Transform):
@@ -96,16 +101,20 @@ def as_transform(optimizer) -> Transform:
     )
 
 
-def apply(transform: Transform, loss_or_grads, params, *, loss=None) -> Updates:
+def apply(transform: Transform, loss_or_grads, params, *, loss=None, name: str | None = None) -> Updates:
     """Run the data path of :mod:`symupdates.core` and return the updates.
 
     ``loss`` gives the scalar loss when ``loss_or_grads`` are gradients (it is
     taken from ``loss_or_grads`` otherwise); it reaches transforms as ``ctx.loss``.
+    ``name`` is put before every state name (``encoder.W.adam.m``,
+    ``encoder.adam.step``), so that several update sets can live in one function.
     """
     if loss_or_grads is None or params is None:
         raise ValueError("Please provide both `loss_or_grads` and `params` to get updates.")
+    if name is not None and (not isinstance(name, str) or not name):
+        raise InputError(f"`name` must be a non-empty string, got {name!r}.")
     params, grads = checked_grads(loss_or_grads, params)
-    ctx = BuildContext(params, grads, transform.name)
+    ctx = BuildContext(params, grads, transform.name, prefix=name)
     if loss is None and not isinstance(loss_or_grads, list | tuple):
         loss = loss_or_grads
     if loss is not None:
@@ -125,10 +134,10 @@ class Chain(Transform):
     name: str = "chain"
     labelled = False
 
-    def build(self, ctx, updates):
+    def build(self, ctx, directions):
         for t in self.transforms:
-            updates = ctx.run(t, updates)
-        return updates
+            directions = ctx.run(t, directions)
+        return directions
 
 
 def chain(*transforms: Transform, name: str = "chain") -> Transform:
@@ -166,8 +175,8 @@ class Identity(Transform):
 
     name = "identity"
 
-    def build(self, ctx, updates):
-        return updates
+    def build(self, ctx, directions):
+        return directions
 
 
 def identity() -> Transform:

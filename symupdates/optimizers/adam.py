@@ -3,7 +3,7 @@
 Each function only says *what* the optimizer is; the math lives in
 :mod:`symupdates.transforms.adam` and the common options are added by
 :func:`symupdates.optimizers.options.assemble`. Every one is checked against a live
-oracle (named under Notes) in ``tests/test_oracle_adam_family.py``.
+oracle (named under Notes) in ``tests/optimizers/test_adam_oracles.py``.
 """
 
 from __future__ import annotations

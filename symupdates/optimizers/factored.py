@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytensor.tensor as pt
 
-from symupdates.core.checks import InputError, check_choice, check_decay, check_nonnegative, is_schedule
+from symupdates.core.checks import InputError, check_choice, check_decay, check_nonnegative, is_constant, is_schedule
 from symupdates.transforms.averaging import ema
 from symupdates.core.transform import chain
 from symupdates.transforms.factored import clip_by_block_rms, scale_by_factored_rms, scale_by_param_block_rms, scale_by_sm3
@@ -27,7 +27,7 @@ def _relative_step(learning_rate):
     return schedule
 
 
-@optimizer
+@optimizer(renamed={"weight_decay_rate": "weight_decay"})
 def adafactor(
     learning_rate=0.01,
     *,
@@ -40,7 +40,7 @@ def adafactor(
     multiply_by_parameter_scale=True,
     min_scale=1e-3,
     momentum=None,
-    weight_decay_rate=None,
+    weight_decay=0.0,
     factored=True,
 ):
     r"""Adafactor (Shazeer & Stern, 2018): factored second moments, relative steps.
@@ -82,9 +82,10 @@ def adafactor(
         :math:`\epsilon_2` (torch ``eps[1]``).
     momentum : float, optional
         :math:`\beta_1` of an (unbiased-corrected) moving average of the steps; ``None`` is off.
-    weight_decay_rate : float, optional
-        :math:`\lambda`, subtracted without the learning rate (optax). torch's
-        ``weight_decay`` :math:`w` equals ``weight_decay_rate`` :math:`= \eta w`.
+    weight_decay : float, default 0
+        :math:`\lambda`, subtracted without the learning rate: :math:`p \leftarrow p - \rho_t u - \lambda p`
+        (optax's ``weight_decay_rate``), in place of the common weight-decay options.
+        torch's ``weight_decay`` :math:`w` corresponds to :math:`\lambda = \eta w`.
     factored : bool, default True
         False keeps a full second moment for every tensor.
 
@@ -109,8 +110,8 @@ def adafactor(
         raise InputError(f"`multiply_by_parameter_scale` must be True or False, got {multiply_by_parameter_scale!r}.")
     if momentum is not None:
         check_decay("momentum", momentum)
-    if weight_decay_rate is not None:
-        check_nonnegative("weight_decay_rate", weight_decay_rate)
+    check_nonnegative("weight_decay", weight_decay)
+    decays = not is_constant(weight_decay, 0.0)
     direction = chain(
         scale_by_factored_rms(
             decay_rate, decay_offset=decay_offset, min_dim_size_to_factor=min_dim_size_to_factor,
@@ -121,10 +122,10 @@ def adafactor(
     )
     after = chain(
         None if momentum is None else ema(momentum),
-        None if weight_decay_rate is None else add_decayed_weights(weight_decay_rate),
+        add_decayed_weights(weight_decay) if decays else None,
     )
     rate = _relative_step(learning_rate) if form == "torch" else learning_rate
-    return Recipe(direction, rate, after=after if (momentum is not None or weight_decay_rate is not None) else None)
+    return Recipe(direction, rate, after=after if (momentum is not None or decays) else None)
 
 
 @optimizer

@@ -69,8 +69,8 @@ def lars(learning_rate=0.1, momentum=0.9, *, trust_coefficient=0.001, epsilon=0.
     return Recipe(scale_by_trust_ratio(trust_coefficient, epsilon, mask=trust_ratio_mask), learning_rate, after=after)
 
 
-@optimizer
-def lamb(learning_rate=1e-3, beta1=0.9, beta2=0.999, epsilon=1e-6, *, weight_decay_rate=0.0, weight_decay_rate_mask=None):
+@optimizer(renamed={"weight_decay_rate": "weight_decay", "weight_decay_rate_mask": "weight_decay_mask"})
+def lamb(learning_rate=1e-3, beta1=0.9, beta2=0.999, epsilon=1e-6, *, weight_decay=0.0, weight_decay_mask=None):
     r"""LAMB (You et al., 2020): Adam's direction with decoupled weight decay, rescaled per layer.
 
     .. math::
@@ -91,11 +91,10 @@ def lamb(learning_rate=1e-3, beta1=0.9, beta2=0.999, epsilon=1e-6, *, weight_dec
     beta1 : float, default 0.9
     beta2 : float, default 0.999
     epsilon : float, default 1e-6
-    weight_decay_rate : float, symbolic scalar or schedule, default 0
+    weight_decay : float, symbolic scalar or schedule, default 0
         :math:`\lambda`, added to the Adam direction *inside* the trust ratio
-        (optax.lamb's ``weight_decay``). The common ``weight_decay`` and
-        ``decoupled_weight_decay`` options act outside it.
-    weight_decay_rate_mask : callable or dict, optional
+        (optax.lamb's ``weight_decay``), in place of the common weight-decay options.
+    weight_decay_mask : callable or dict, optional
         Which tensors :math:`\lambda` applies to (optax.lamb's ``mask``).
 
     Returns
@@ -111,13 +110,13 @@ def lamb(learning_rate=1e-3, beta1=0.9, beta2=0.999, epsilon=1e-6, *, weight_dec
     .. [1] You, Y. et al. (2020). Large Batch Optimization for Deep Learning: Training BERT in
        76 minutes. ICLR. arXiv:1904.00962.
     """
-    check_nonnegative("weight_decay_rate", weight_decay_rate)
-    decay = None if is_constant(weight_decay_rate, 0.0) else add_decayed_weights(weight_decay_rate, mask=weight_decay_rate_mask)
+    check_nonnegative("weight_decay", weight_decay)
+    decay = None if is_constant(weight_decay, 0.0) else add_decayed_weights(weight_decay, mask=weight_decay_mask)
     return Recipe(chain(scale_by_adam(beta1, beta2, epsilon, form="torch"), decay, scale_by_trust_ratio()), learning_rate)
 
 
-@optimizer
-def novograd(learning_rate=1e-3, beta1=0.9, beta2=0.25, epsilon=1e-6, *, weight_decay_rate=0.0):
+@optimizer(renamed={"weight_decay_rate": "weight_decay"})
+def novograd(learning_rate=1e-3, beta1=0.9, beta2=0.25, epsilon=1e-6, *, weight_decay=0.0):
     r"""NovoGrad (Ginsburg et al., 2019): momentum over layer-normalised gradients.
 
     .. math::
@@ -136,8 +135,9 @@ def novograd(learning_rate=1e-3, beta1=0.9, beta2=0.25, epsilon=1e-6, *, weight_
     beta1 : float, default 0.9
     beta2 : float, default 0.25
     epsilon : float, default 1e-6
-    weight_decay_rate : float, default 0
-        :math:`\lambda`, inside the momentum (optax.novograd's ``weight_decay``).
+    weight_decay : float, default 0
+        :math:`\lambda`, inside the momentum (optax.novograd's ``weight_decay``), in
+        place of the common weight-decay options.
 
     Returns
     -------
@@ -152,4 +152,4 @@ def novograd(learning_rate=1e-3, beta1=0.9, beta2=0.25, epsilon=1e-6, *, weight_
     .. [1] Ginsburg, B. et al. (2019). Stochastic Gradient Methods with Layer-wise Adaptive
        Moments for Training of Deep Networks. arXiv:1905.11286.
     """
-    return Recipe(scale_by_novograd(beta1, beta2, epsilon, weight_decay_rate=weight_decay_rate), learning_rate)
+    return Recipe(scale_by_novograd(beta1, beta2, epsilon, weight_decay=weight_decay), learning_rate)

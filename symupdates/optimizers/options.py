@@ -33,6 +33,7 @@ from symupdates.core.checks import (
     check_scalar,
     constant_value,
     unknown_keyword,
+    with_current_names,
 )
 from symupdates.transforms.clipping import clip_by_norm, clip_by_value, clip_global_norm, clip_weights
 from symupdates.core.transform import Transform, chain
@@ -91,6 +92,10 @@ OPTIONS_DOC = """
         Skip (and count) a step whose gradients or results are not finite, up to
         5 (``True``) or the given number of such steps in a row; after that they go
         through, so a diverged run still fails (see :func:`~symupdates.skip_nonfinite`).
+
+    name : str, optional
+        Put before every state name (``encoder.W.adam.m``, ``encoder.adam.step``) so
+        that several update sets live in one function (see :func:`symupdates.partition`).
 
     The options apply in the order listed in :mod:`symupdates.optimizers.options`.
 """
@@ -210,14 +215,18 @@ class Factory(functools.partial):
         return updates
 
 
-def optimizer(recipe_fn):
+def optimizer(recipe_fn=None, *, renamed: dict | None = None):
     """Turn a recipe function into a named optimizer with the PyMC/Lasagne contract.
 
     The result takes ``(loss_or_grads=None, params=None, *hyper, **options)``:
     with both ``None`` it returns a :class:`Factory` (a :func:`functools.partial`) carrying the
     (validated) hyper-parameters; with exactly one ``None`` it raises
-    ``ValueError``; otherwise it returns the updates.
+    ``ValueError``; otherwise it returns the updates. ``@optimizer(renamed={old: new})``
+    keeps accepting former keyword names, with a ``DeprecationWarning``.
     """
+    if recipe_fn is None:
+        return functools.partial(optimizer, renamed=renamed)
+    renamed = dict(renamed or {})
     name = recipe_fn.__name__
     recipe_sig = inspect.signature(recipe_fn)
     P = inspect.Parameter
@@ -230,15 +239,18 @@ def optimizer(recipe_fn):
         owned |= _DECAY_OPTIONS
     common = {k: v for k, v in COMMON_OPTIONS.items() if k not in owned}
     params += [P(k, P.KEYWORD_ONLY, default=v) for k, v in common.items()]
+    params += [P("name", P.KEYWORD_ONLY, default=None)]
     signature = inspect.Signature(params)
 
     def build(hyper) -> Transform:
+        hyper = {k: v for k, v in hyper.items() if k != "name"}
         recipe_args = {k: v for k, v in hyper.items() if k in recipe_sig.parameters}
         options = {k: v for k, v in hyper.items() if k in common}
         return assemble(recipe_fn(**recipe_args), name, **options)
 
     @functools.wraps(recipe_fn)
     def named(*args, **kwargs):
+        kwargs = with_current_names(name, renamed, kwargs)
         for key in kwargs:
             if key in owned and key not in signature.parameters:
                 raise _replaced_option(name, key, recipe_sig)
@@ -256,16 +268,26 @@ def optimizer(recipe_fn):
                 f"{name}() got the number {loss_or_grads!r} where the loss belongs. "
                 f"Did you mean learning_rate={loss_or_grads!r}? ({name}(learning_rate=...) returns an optimizer factory.)"
             )
+        if given.get("name") is not None and (not isinstance(given["name"], str) or not given["name"]):
+            raise InputError(f"{name}(): `name` must be a non-empty string, got {given['name']!r}.")
         transform = build(given)  # validates every hyper-parameter now, also for a factory
         if loss_or_grads is None and params_ is None:
             return Factory(named, **given)
         if loss_or_grads is None or params_ is None:
             raise ValueError("Please provide both `loss_or_grads` and `params` to get updates.")
-        return transform(loss_or_grads, params_)
+        return transform(loss_or_grads, params_, name=given.get("name"))
 
     named.__signature__ = signature
     named.__doc__ = (recipe_fn.__doc__ or "").rstrip() + "\n" + options_doc(exclude=owned)
-    named.transform = lambda **hyper: build(dict(signature.bind_partial(**hyper).arguments))
+    def as_transform(**hyper) -> Transform:
+        if hyper.get("name") is not None:
+            raise InputError(
+                f"{name}(name={hyper['name']!r}) is used as a transform (inside a wrapper or a partition), where "
+                "the state is named by what applies it: drop `name` here (a partition names it by its group)."
+            )
+        return build(dict(signature.bind_partial(**hyper).arguments))
+
+    named.transform = as_transform
     _REGISTRY[name] = named
     return named
 

@@ -109,7 +109,7 @@ def adagrad_window(learning_rate=0.001, epsilon=0.1, n_win=10, *, exclude_curren
     Notes
     -----
     Oracle: ``pymc.adagrad_window`` (5.28), bit-identical by default.
-    ``tests/test_adagrad_window_bias.py`` measures the bias with ``pm.fit``.
+    ``tests/optimizers/test_rms.py`` measures the bias with ``pm.fit``.
 
     References
     ----------

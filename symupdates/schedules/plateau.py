@@ -21,7 +21,7 @@ import numpy as np
 import pytensor.tensor as pt
 from pytensor.graph.basic import Variable
 
-from symupdates.core.checks import InputError, check_choice, check_int, check_scalar
+from symupdates.core.checks import InputError, StatefulSchedule, check_choice, check_int, check_scalar
 
 __all__ = ["reduce_on_plateau"]
 
@@ -31,7 +31,7 @@ class LossUnavailable(InputError):
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
-class ReduceOnPlateau:
+class ReduceOnPlateau(StatefulSchedule):
     """See :func:`reduce_on_plateau`."""
 
     learning_rate: float
@@ -64,12 +64,6 @@ class ReduceOnPlateau:
                 raise InputError(f"`{name}` of reduce_on_plateau must be a number.")
         if self.metric is not None and (not isinstance(self.metric, Variable) or self.metric.ndim != 0):
             raise InputError(f"`metric` must be a symbolic scalar, got {self.metric!r}.")
-
-    def __call__(self, step):
-        raise InputError(
-            "reduce_on_plateau keeps state and needs the loss: use it as an optimizer hyper-parameter "
-            "(e.g. learning_rate=reduce_on_plateau(...)), not as a plain function of the step."
-        )
 
     def _is_better(self, a, best):
         thr = float(self.threshold)

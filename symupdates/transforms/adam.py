@@ -36,9 +36,9 @@ class ScaleByAdam(Transform):
         check_nonnegative("epsilon", self.epsilon)
         check_choice("form", self.form, _FORMS)
 
-    def build(self, ctx, updates):
+    def build(self, ctx, directions):
         out = []
-        for i, g in enumerate(updates):
+        for i, g in enumerate(directions):
             dtype = g.dtype
             m = moving_average(ctx, i, "m", self.beta1, g)
             v = moving_average(ctx, i, "v", self.beta2, g**2)
@@ -101,9 +101,9 @@ class ScaleByAdamax(Transform):
         check_nonnegative("epsilon", self.epsilon)
         check_choice("form", self.form, _FORMS)
 
-    def build(self, ctx, updates):
+    def build(self, ctx, directions):
         out = []
-        for i, g in enumerate(updates):
+        for i, g in enumerate(directions):
             m = moving_average(ctx, i, "m", self.beta1, g)
             eps = ctx.hyper(self.epsilon, g.dtype)
             u = ctx.state(i, "u")
@@ -213,9 +213,9 @@ class ScaleByNadam(Transform):
             product = ctx.cached(("nadam.product", ctx.label, sd), running_product)
         return pt.stack([(1 - mu) / (1 - product), mu_next / (1 - product * mu_next)])
 
-    def build(self, ctx, updates):
+    def build(self, ctx, directions):
         out = []
-        for i, g in enumerate(updates):
+        for i, g in enumerate(directions):
             m, v = adam_moments(ctx, i, self.beta1, self.beta2, g)
             c = coefficient(ctx, "c", g.dtype, lambda sd: self._coefficients(ctx, sd))
             out.append((c[0] * g + c[1] * m) / debiased_rms(ctx, v, self.beta2, self.epsilon, "v"))
@@ -276,9 +276,9 @@ class ScaleByRadam(Transform):
         ratio = (rho - 4) * (rho - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho)
         return pt.stack([pt.cast(on, sd), pt.sqrt(pt.switch(on, ratio, 1))])
 
-    def build(self, ctx, updates):
+    def build(self, ctx, directions):
         out = []
-        for i, g in enumerate(updates):
+        for i, g in enumerate(directions):
             m, v = adam_moments(ctx, i, self.beta1, self.beta2, g)
             m_hat = debiased(ctx, m, self.beta1, "m")
             # rho_t - 4 cancels badly (rho_inf ~ 2000 at beta2 = 0.999): always float64
@@ -333,9 +333,9 @@ class ScaleByBelief(Transform):
         check_nonnegative("epsilon", self.epsilon)
         check_nonnegative("eps_root", self.eps_root)
 
-    def build(self, ctx, updates):
+    def build(self, ctx, directions):
         out = []
-        for i, g in enumerate(updates):
+        for i, g in enumerate(directions):
             m = moving_average(ctx, i, "m", self.beta1, g)
             # the paper adds eps_root to the state itself, every step: not a plain moving average
             s = ctx.state(i, "s")
@@ -389,9 +389,9 @@ class ScaleByYogi(Transform):
         check_nonnegative("eps_root", self.eps_root)
         check_nonnegative("initial_accumulator_value", self.initial, schedulable=False)
 
-    def build(self, ctx, updates):
+    def build(self, ctx, directions):
         out = []
-        for i, g in enumerate(updates):
+        for i, g in enumerate(directions):
             m = moving_average(ctx, i, "m", self.beta1, g, fill=float(self.initial))
             v = ctx.state(i, "v", fill=float(self.initial))
             g2 = g**2
@@ -442,9 +442,9 @@ class ScaleByAdan(Transform):
         check_nonnegative("epsilon", self.epsilon)
         check_nonnegative("eps_root", self.eps_root)
 
-    def build(self, ctx, updates):
+    def build(self, ctx, directions):
         out = []
-        for i, g in enumerate(updates):
+        for i, g in enumerate(directions):
             previous = ctx.state(i, "g_prev")
             ctx.set(previous, g)
             diff = pt.switch(pt.eq(ctx.step, 0), pt.zeros_like(g), g - previous)

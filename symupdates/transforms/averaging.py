@@ -17,7 +17,7 @@ import pytensor.tensor as pt
 from symupdates.core.checks import InputError, check_decay, check_nonnegative
 from symupdates.transforms.moments import moving_average
 from symupdates.core.transform import Transform
-from symupdates.core.context import _unique_names
+from symupdates.core.state import Updates
 
 __all__ = ["ema", "average_iterates", "averaged_parameters"]
 
@@ -30,8 +30,8 @@ class Ema(Transform):
     def __post_init__(self):
         check_decay("decay", self.decay)
 
-    def build(self, ctx, updates):
-        return [moving_average(ctx, i, "m", self.decay, u) for i, u in enumerate(updates)]
+    def build(self, ctx, directions):
+        return [moving_average(ctx, i, "m", self.decay, u) for i, u in enumerate(directions)]
 
 
 def ema(decay=0.9) -> Transform:
@@ -59,14 +59,14 @@ class AverageIterates(Transform):
     def __post_init__(self):
         check_nonnegative("t0", self.t0, schedulable=False)
 
-    def build(self, ctx, updates):
-        for i, u in enumerate(updates):
+    def build(self, ctx, directions):
+        for i, u in enumerate(directions):
             dtype = u.dtype
             k = pt.cast(ctx.step, dtype)  # completed steps before this one
             mu = pt.switch(pt.eq(ctx.step, 0), 1, 1 / pt.maximum(1, k - ctx.hyper(self.t0, dtype)))
-            average = ctx.state(i, "ax")
+            average = ctx.state(i, "ax", kind="average")
             ctx.set(average, average + pt.cast(mu, dtype) * ((ctx.targets[i] - u) - average))
-        return updates
+        return directions
 
 
 def average_iterates(t0=1e6) -> Transform:
@@ -103,15 +103,14 @@ def averaged_parameters(updates) -> OrderedDict:
     averages; e.g. ``{p.name: ax.get_value() for p, ax in averaged_parameters(updates).items()}``,
     or ``p.set_value(ax.get_value())`` to evaluate with the averaged model.
     """
-    state = getattr(updates, "state", None)
-    params = getattr(updates, "params", None)
-    if state is None or params is None:
-        raise InputError("averaged_parameters() takes the Updates returned by an optimizer.")
-    out = OrderedDict()
-    for param, name in zip(params, _unique_names(params)):
-        found = [var for key, var in state.items() if key.startswith(f"{name}.averaging") and key.endswith(".ax")]
-        if found:
-            out[param] = found[0]
-    if not out:
+    found = companions_of(updates, "averaging", "averaged_parameters()")
+    if not found:
         raise InputError("these updates keep no averaged parameters (use asgd or average_iterates).")
-    return out
+    return found
+
+
+def companions_of(updates, owner: str, caller: str) -> OrderedDict:
+    """``updates.companions("average", owner)``, with a clear error when ``updates`` is not an :class:`Updates`."""
+    if not isinstance(updates, Updates):
+        raise InputError(f"{caller} takes the Updates returned by an optimizer, got {type(updates).__name__}.")
+    return updates.companions("average", owner)

@@ -18,6 +18,7 @@ import dataclasses
 
 import numpy as np
 import pytensor.tensor as pt
+from pytensor.graph.basic import Variable
 
 from symupdates.core.checks import InputError, check_nonnegative, check_scalar, constant_value
 from symupdates.core.transform import Transform
@@ -87,11 +88,11 @@ class ClipByValue(Transform):
         if self.threshold is not None:
             check_scalar("clip_gradient", self.threshold, schedulable=False)
 
-    def build(self, ctx, updates):
+    def build(self, ctx, directions):
         if _off(self.threshold):
-            return updates
+            return directions
         out = []
-        for u in updates:
+        for u in directions:
             c = ctx.hyper(self.threshold, u.dtype)
             clipped = pt.clip(u, -c, c)
             out.append(clipped if constant_value(self.threshold) is not None else pt.switch(pt.gt(c, 0), clipped, u))
@@ -122,8 +123,8 @@ class ClipByNorm(Transform):
     def __post_init__(self):
         check_nonnegative("clip_norm", self.max_norm, schedulable=False)
 
-    def build(self, ctx, updates):
-        return [_rescale([u], None, ctx.hyper(self.max_norm, u.dtype), _clip_rule)[0][0] for u in updates]
+    def build(self, ctx, directions):
+        return [_rescale([u], None, ctx.hyper(self.max_norm, u.dtype), _clip_rule)[0][0] for u in directions]
 
 
 def clip_by_norm(max_norm) -> Transform:
@@ -150,11 +151,26 @@ class ClipGlobalNorm(Transform):
     def __post_init__(self):
         check_nonnegative("clip_global_norm", self.max_norm, schedulable=False)
 
-    def build(self, ctx, updates):
-        dtype = max((u.dtype for u in updates), key=lambda d: np.dtype(d).itemsize)
-        wide = [pt.cast(u, dtype) for u in updates]
-        clipped, _ = _rescale(wide, None, ctx.hyper(self.max_norm, dtype), _clip_rule)
-        return [pt.cast(c, u.dtype) for c, u in zip(clipped, updates)]
+    def build(self, ctx, directions):
+        return clip_jointly(directions, ctx.hyper(self.max_norm, widest_dtype(directions)))
+
+
+def widest_dtype(tensors) -> str:
+    """The dtype of ``tensors`` with the most bits, which a joint norm is computed in."""
+    return max((x.dtype for x in tensors), key=lambda d: np.dtype(d).itemsize)
+
+
+def clip_jointly(tensors, max_norm) -> list:
+    """``tensors`` rescaled together to joint L2 norm at most ``max_norm`` (see :func:`clip_global_norm`).
+
+    The norm is computed in :func:`widest_dtype`; each result keeps its tensor's dtype.
+    ``max_norm`` is a number or a scalar of that dtype.
+    """
+    dtype = widest_dtype(tensors)
+    wide = [pt.cast(x, dtype) for x in tensors]
+    limit = pt.cast(max_norm, dtype) if isinstance(max_norm, Variable) else pt.constant(np.asarray(max_norm, dtype))
+    clipped, _ = _rescale(wide, None, limit, _clip_rule)
+    return [pt.cast(c, x.dtype) for c, x in zip(clipped, tensors)]
 
 
 def clip_global_norm(max_norm) -> Transform:
@@ -184,12 +200,12 @@ class ClipWeights(Transform):
         if self.threshold is not None:
             check_scalar("clip_weights", self.threshold, schedulable=False)
 
-    def build(self, ctx, updates):
+    def build(self, ctx, directions):
         if not _off(self.threshold):
-            ctx.constraints.append(self._constrain)
-        return updates
+            ctx.on_new_value(lambda i, value: self._constrain(ctx, value))
+        return directions
 
-    def _constrain(self, ctx, i, value):
+    def _constrain(self, ctx, value):
         c = ctx.hyper(self.threshold, value.dtype)
         clipped = pt.clip(value, -c, c)
         return clipped if constant_value(self.threshold) is not None else pt.switch(pt.gt(c, 0), clipped, value)

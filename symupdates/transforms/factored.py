@@ -55,9 +55,9 @@ class ScaleByFactoredRms(Transform):
             check_nonnegative("epsilon", self.epsilon)
         check_choice("form", self.form, _FORMS)
 
-    def build(self, ctx, updates):
+    def build(self, ctx, directions):
         out = []
-        for i, g in enumerate(updates):
+        for i, g in enumerate(directions):
             dtype = g.dtype
             # 1 - beta2_t = (t - offset)^(-decay_rate), t the 1-based step
             weight = coefficient(
@@ -144,8 +144,8 @@ class ClipByBlockRms(Transform):
     def __post_init__(self):
         check_scalar("clipping_threshold", self.threshold, 0.0, None, low_open=True)
 
-    def build(self, ctx, updates):
-        return [u / pt.maximum(1, block_rms(u) / ctx.hyper(self.threshold, u.dtype)) for u in updates]
+    def build(self, ctx, directions):
+        return [u / pt.maximum(1, block_rms(u) / ctx.hyper(self.threshold, u.dtype)) for u in directions]
 
 
 def clip_by_block_rms(threshold=1.0) -> Transform:
@@ -172,10 +172,10 @@ class ScaleByParamBlockRms(Transform):
     def __post_init__(self):
         check_nonnegative("min_scale", self.min_scale)
 
-    def build(self, ctx, updates):
+    def build(self, ctx, directions):
         return [
             u * pt.maximum(block_rms(target), ctx.hyper(self.min_scale, u.dtype))
-            for target, u in zip(ctx.targets, updates)
+            for target, u in zip(ctx.targets, directions)
         ]
 
 
@@ -204,9 +204,9 @@ class ScaleBySm3(Transform):
         check_decay("momentum", self.momentum)
         check_nonnegative("epsilon", self.epsilon)
 
-    def build(self, ctx, updates):
+    def build(self, ctx, directions):
         out = []
-        for i, g in enumerate(updates):
+        for i, g in enumerate(directions):
             shape = ctx.targets[i].get_value(borrow=True).shape
             if len(shape) < 2:
                 acc_state = ctx.state(i, "v0")

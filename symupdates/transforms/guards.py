@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import numpy as np
+import pytensor.tensor as pt
 
 from symupdates.core.checks import InputError, check_int
+from symupdates.core.context import hold
 from symupdates.core.transform import Transform, Wrapper
 
 __all__ = ["skip_nonfinite", "multi_precision"]
@@ -25,9 +28,25 @@ class SkipNonFinite(Wrapper):
         super().__post_init__()
         check_int("max_consecutive_errors", self.max_consecutive_errors, 1)
 
-    def build(self, ctx, updates):
-        ctx.guard_nonfinite = self.max_consecutive_errors
-        return ctx.run(self.inner, updates)
+    def build(self, ctx, directions):
+        out = ctx.run(self.inner, directions)
+        consecutive = ctx.scalar_state("consecutive_nonfinite", 0, "int64")
+        skipped = ctx.scalar_state("skipped", 0, "int64", kind="skipped")
+        grads = list(ctx.grads)
+
+        def guard(updates, written):
+            # pt.isfinite is missing from PyTensor 2.38, and pt.and_ takes two arguments in 3.x.
+            finite = [~pt.any(pt.isnan(x) | pt.isinf(x)) for x in [*grads, *written]]
+            ok = functools.reduce(pt.and_, finite)
+            new_consecutive = pt.switch(ok, 0, consecutive + 1).astype("int64")
+            applied = pt.or_(ok, pt.gt(new_consecutive, self.max_consecutive_errors))
+            guarded = hold(updates, applied)
+            guarded[consecutive] = new_consecutive
+            guarded[skipped] = skipped + pt.switch(applied, 0, 1).astype("int64")
+            return guarded
+
+        ctx.finish_with(guard)
+        return out
 
 
 def skip_nonfinite(inner: Transform, max_consecutive_errors: int = DEFAULT_MAX_CONSECUTIVE_ERRORS) -> Transform:
@@ -82,8 +101,8 @@ def nonfinite_option(value) -> int | None:
 class MultiPrecision(Wrapper):
     inner: Transform
 
-    def build(self, ctx, updates):
-        return ctx.run(self.inner, ctx.use_master_copies(updates))
+    def build(self, ctx, directions):
+        return ctx.run(self.inner, ctx.use_master_copies(directions))
 
 
 def multi_precision(inner: Transform) -> Transform:

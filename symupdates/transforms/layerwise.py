@@ -11,7 +11,7 @@ import dataclasses
 
 import pytensor.tensor as pt
 
-from symupdates.core.checks import InputError, check_decay, check_nonnegative
+from symupdates.core.checks import InputError, check_decay, check_nonnegative, renamed_arguments
 from symupdates.core.transform import Transform
 from symupdates.transforms.linear import resolve_per_param
 from symupdates.core.numerics import mean, total
@@ -43,10 +43,10 @@ class ScaleByTrustRatio(Transform):
         if self.mask is not None and not callable(self.mask) and not isinstance(self.mask, dict):
             raise InputError("`trust_ratio_mask` must be a dict {parameter or name: bool} or a callable(parameter).")
 
-    def build(self, ctx, updates):
+    def build(self, ctx, directions):
         keep = resolve_per_param(self.mask, ctx, "trust_ratio_mask", default=True)
         out = []
-        for target, u, on in zip(ctx.targets, updates, keep):
+        for target, u, on in zip(ctx.targets, directions, keep):
             if not on:
                 out.append(u)
                 continue
@@ -92,12 +92,12 @@ class ScaleByNovograd(Transform):
         check_decay("beta1", self.beta1)
         check_decay("beta2", self.beta2)
         check_nonnegative("epsilon", self.epsilon)
-        check_nonnegative("weight_decay_rate", self.weight_decay)
+        check_nonnegative("weight_decay", self.weight_decay)
 
-    def build(self, ctx, updates):
+    def build(self, ctx, directions):
         out = []
         first = pt.eq(ctx.step, 0)
-        for i, g in enumerate(updates):
+        for i, g in enumerate(directions):
             dtype = g.dtype
             nu = ctx.state(i, "nu", shape=())
             squared = total(pt.sqr(g))
@@ -113,7 +113,8 @@ class ScaleByNovograd(Transform):
         return out
 
 
-def scale_by_novograd(beta1=0.9, beta2=0.25, epsilon=1e-6, *, weight_decay_rate=0.0) -> Transform:
+@renamed_arguments(weight_decay_rate="weight_decay")
+def scale_by_novograd(beta1=0.9, beta2=0.25, epsilon=1e-6, *, weight_decay=0.0) -> Transform:
     r"""NovoGrad's direction (Ginsburg et al., 2019): a per-layer second moment.
 
     .. math::
@@ -124,7 +125,7 @@ def scale_by_novograd(beta1=0.9, beta2=0.25, epsilon=1e-6, *, weight_decay_rate=
 
     :math:`v` is one scalar per tensor. The momentum does not weight the new
     term by :math:`1-\beta_1` (as the paper's algorithm 1 and optax.novograd),
-    and the weight decay :math:`\lambda` (``weight_decay_rate``) sits inside it.
+    and the weight decay :math:`\lambda` (``weight_decay``) sits inside it.
 
     State: ``nu`` (a scalar) and ``m`` per parameter; the step counter.
 
@@ -133,4 +134,4 @@ def scale_by_novograd(beta1=0.9, beta2=0.25, epsilon=1e-6, *, weight_decay_rate=
     .. [1] Ginsburg, B. et al. (2019). Stochastic Gradient Methods with Layer-wise Adaptive
        Moments for Training of Deep Networks. arXiv:1905.11286.
     """
-    return ScaleByNovograd(beta1, beta2, epsilon, weight_decay_rate)
+    return ScaleByNovograd(beta1, beta2, epsilon, weight_decay)

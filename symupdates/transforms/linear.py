@@ -52,8 +52,8 @@ class Scale(Transform):
     def __post_init__(self):
         check_scalar("factor", self.factor)
 
-    def build(self, ctx, updates):
-        return [ctx.hyper(self.factor, u.dtype) * u for u in updates]
+    def build(self, ctx, directions):
+        return [ctx.hyper(self.factor, u.dtype) * u for u in directions]
 
 
 def scale(factor) -> Transform:
@@ -130,16 +130,16 @@ class ScaleByLearningRate(Transform):
     def __post_init__(self):
         check_nonnegative("learning_rate", self.learning_rate)
 
-    def build(self, ctx, updates):
+    def build(self, ctx, directions):
         if constant_value(self.learning_rate) is None:
             # a schedule, plateau or symbolic rate: keep the value this step uses, for trackers
-            used = ctx.scalar_state("learning_rate", np.nan, "float64")
+            used = ctx.scalar_state("learning_rate", np.nan, "float64", kind="learning_rate")
             ctx.set(used, ctx.hyper(self.learning_rate, "float64"))
         else:
             ctx.constant_learning_rates.append(constant_value(self.learning_rate))
         mults = resolve_per_param(self.multipliers, ctx, "lr_mult")
         out = []
-        for u, mult in zip(updates, mults):
+        for u, mult in zip(directions, mults):
             lr = ctx.hyper(self.learning_rate, u.dtype)
             mult = _checked_factor("lr_mult", mult)
             if constant_value(mult) != 1.0:
@@ -178,11 +178,11 @@ class AddDecayedWeights(Transform):
     def __post_init__(self):
         check_nonnegative("weight_decay", self.weight_decay)
 
-    def build(self, ctx, updates):
+    def build(self, ctx, directions):
         mults = resolve_per_param(self.multipliers, ctx, "wd_mult")
         masks = resolve_per_param(self.mask, ctx, "weight_decay_mask", default=True)
         out = []
-        for target, u, mult, keep in zip(ctx.targets, updates, mults, masks):
+        for target, u, mult, keep in zip(ctx.targets, directions, mults, masks):
             mult = _checked_factor("wd_mult", mult)
             if not keep or constant_value(mult) == 0.0:
                 out.append(u)

@@ -27,10 +27,10 @@ class Trace(Transform):
         check_decay("momentum", self.decay)
         check_scalar("dampening", self.dampening, 0.0, 1.0)
 
-    def build(self, ctx, updates):
+    def build(self, ctx, directions):
         out = []
         damped = not (isinstance(self.dampening, int | float) and self.dampening == 0)
-        for i, u in enumerate(updates):
+        for i, u in enumerate(directions):
             mu = ctx.hyper(self.decay, u.dtype)
             velocity = ctx.state(i, "velocity")
             new = mu * velocity + (ctx.one_minus(self.dampening, u.dtype) * u if damped else u)
@@ -95,10 +95,10 @@ class ParameterMomentum(Transform):
     def __post_init__(self):
         check_decay("momentum", self.decay)
 
-    def build(self, ctx, updates):
-        velocities = [ctx.state(i, "velocity") for i in range(len(updates))]
+    def build(self, ctx, directions):
+        velocities = [ctx.state(i, "velocity") for i in range(len(directions))]
 
-        def constrain(ctx_, i, value):
+        def constrain(i, value):
             target = ctx.targets[i]
             new_velocity, new = momentum_step(
                 ctx.hyper(self.decay, target.dtype), velocities[i], target, value, nesterov=self.nesterov
@@ -106,8 +106,8 @@ class ParameterMomentum(Transform):
             ctx.set(velocities[i], new_velocity)
             return new
 
-        ctx.constraints.append(constrain)
-        return updates
+        ctx.on_new_value(constrain)
+        return directions
 
 
 def parameter_momentum(momentum=0.9, *, nesterov=False) -> Transform:
@@ -136,7 +136,7 @@ def parameter_momentum(momentum=0.9, *, nesterov=False) -> Transform:
     -----
     State: ``velocity`` per parameter. The named :func:`symupdates.momentum` and
     :func:`symupdates.nesterov_momentum` use it, so their numbers are PyMC's bit
-    for bit (``tests/test_pymc_bits.py``).
+    for bit (``tests/pymc/test_bits.py``).
 
     References
     ----------

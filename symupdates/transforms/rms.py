@@ -8,7 +8,7 @@ import dataclasses
 
 import pytensor.tensor as pt
 
-from symupdates.core.checks import InputError, check_decay, check_int, check_nonnegative, check_scalar
+from symupdates.core.checks import InputError, check_decay, check_int, check_nonnegative, check_scalar, renamed_arguments
 from symupdates.core.transform import Transform
 from symupdates.core.numerics import total
 
@@ -29,11 +29,11 @@ class ScaleByRms(Transform):
     def __post_init__(self):
         check_decay("rho", self.rho)
         check_nonnegative("epsilon", self.epsilon)
-        check_nonnegative("initial", self.initial, schedulable=False)
+        check_nonnegative("initial_accumulator_value", self.initial, schedulable=False)
 
-    def build(self, ctx, updates):
+    def build(self, ctx, directions):
         out = []
-        for i, g in enumerate(updates):
+        for i, g in enumerate(directions):
             s = ctx.state(i, "s", fill=float(self.initial))
             second = ctx.hyper(self.rho, g.dtype) * s + ctx.one_minus(self.rho, g.dtype) * g**2
             ctx.set(s, second)
@@ -44,7 +44,8 @@ class ScaleByRms(Transform):
         return out
 
 
-def scale_by_rms(rho=0.9, epsilon=1e-6, *, centered=False, eps_inside_sqrt=True, initial=0.0) -> Transform:
+@renamed_arguments(initial="initial_accumulator_value")
+def scale_by_rms(rho=0.9, epsilon=1e-6, *, centered=False, eps_inside_sqrt=True, initial_accumulator_value=0.0) -> Transform:
     r"""RMSProp's scaling (Tieleman & Hinton, 2012), optionally centered (Graves, 2013).
 
     .. math::
@@ -56,7 +57,7 @@ def scale_by_rms(rho=0.9, epsilon=1e-6, *, centered=False, eps_inside_sqrt=True,
     where :math:`\bar g_t^2` is dropped when not centered. With
     ``eps_inside_sqrt=False`` the denominator is :math:`\sqrt{s_t - \bar g_t^2}+\epsilon`,
     torch.optim.RMSprop's convention; PyMC, Lasagne, MXNet and Graves' eq. 38-45
-    put :math:`\epsilon` inside. ``initial`` is the starting value of :math:`s`
+    put :math:`\epsilon` inside. ``initial_accumulator_value`` is the starting value of :math:`s`
     (torch: 0; optax: 0; TensorFlow: 0.1).
 
     State: ``s`` (and ``mean``) per parameter.
@@ -66,7 +67,7 @@ def scale_by_rms(rho=0.9, epsilon=1e-6, *, centered=False, eps_inside_sqrt=True,
     .. [1] Tieleman, T. & Hinton, G. (2012). Lecture 6.5 - rmsprop. COURSERA: Neural Networks for Machine Learning.
     .. [2] Graves, A. (2013). Generating Sequences With Recurrent Neural Networks. arXiv:1308.0850, eq. 38-45.
     """
-    return ScaleByRms(rho, epsilon, centered, eps_inside_sqrt, initial)
+    return ScaleByRms(rho, epsilon, centered, eps_inside_sqrt, initial_accumulator_value)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,9 +81,9 @@ class ScaleByAdagrad(Transform):
         check_nonnegative("epsilon", self.epsilon)
         check_nonnegative("initial_accumulator_value", self.initial, schedulable=False)
 
-    def build(self, ctx, updates):
+    def build(self, ctx, directions):
         out = []
-        for i, g in enumerate(updates):
+        for i, g in enumerate(directions):
             s = ctx.state(i, "s", fill=float(self.initial))
             total = s + g**2
             ctx.set(s, total)
@@ -127,10 +128,10 @@ class ScaleByAdagradWindow(Transform):
         if self.max_step_ratio is not None:
             check_scalar("max_step_ratio", self.max_step_ratio, 0.0, None, low_open=True, schedulable=False)
 
-    def build(self, ctx, updates):
+    def build(self, ctx, directions):
         out = []
         slot = ctx.step % self.n_win
-        for i, g in enumerate(updates):
+        for i, g in enumerate(directions):
             window = ctx.state(i, "window", suffix=(self.n_win,))
             new_window = pt.set_subtensor(window[..., slot], g**2)
             ctx.set(window, new_window)
@@ -198,9 +199,9 @@ class ScaleByAdadelta(Transform):
         check_decay("rho", self.rho)
         check_nonnegative("epsilon", self.epsilon)
 
-    def build(self, ctx, updates):
+    def build(self, ctx, directions):
         out = []
-        for i, g in enumerate(updates):
+        for i, g in enumerate(directions):
             eps = ctx.hyper(self.epsilon, g.dtype)
             s = moving_average(ctx, i, "s", self.rho, g**2)
             delta = ctx.state(i, "delta")

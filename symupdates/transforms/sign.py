@@ -22,8 +22,8 @@ __all__ = ["scale_by_sign", "scale_by_lion", "scale_by_rprop"]
 class ScaleBySign(Transform):
     name = "sign"
 
-    def build(self, ctx, updates):
-        return [pt.sign(u) for u in updates]
+    def build(self, ctx, directions):
+        return [pt.sign(u) for u in directions]
 
 
 def scale_by_sign() -> Transform:
@@ -50,9 +50,9 @@ class ScaleByLion(Transform):
         check_decay("beta1", self.beta1)
         check_decay("beta2", self.beta2)
 
-    def build(self, ctx, updates):
+    def build(self, ctx, directions):
         out = []
-        for i, g in enumerate(updates):
+        for i, g in enumerate(directions):
             m = ctx.state(i, "m")
             # The direction interpolates with beta1, the state with beta2.
             mixed = ctx.hyper(self.beta1, g.dtype) * m + ctx.one_minus(self.beta1, g.dtype) * g
@@ -100,9 +100,9 @@ class ScaleByRprop(Transform):
         if lo is not None and hi is not None and lo > hi:
             raise InputError(f"`step_sizes` must be (minimum, maximum) with minimum <= maximum; got {(lo, hi)!r}.")
 
-    def build(self, ctx, updates):
+    def build(self, ctx, directions):
         out = []
-        for i, g in enumerate(updates):
+        for i, g in enumerate(directions):
             dtype = g.dtype
             prev = ctx.state(i, "prev")
             size = ctx.state(i, "step_size")

@@ -46,7 +46,7 @@ import pytensor.tensor as pt
 
 from symupdates.core.checks import InputError, check_decay, check_int, check_scalar
 from symupdates.core.transform import Transform, Wrapper, as_transform
-from symupdates.core.context import _unique_names
+from symupdates.transforms.averaging import companions_of
 from symupdates.transforms.guards import MultiPrecision, multi_precision
 
 __all__ = ["multi_steps", "ema_params", "lookahead", "param_givens", "swap_params"]
@@ -59,11 +59,6 @@ def _outside_master_copies(make, inner: Transform) -> Transform:
     return make(inner)
 
 
-def _new_value_hook(ctx, fn):
-    """Call ``fn(i, new_value) -> new_value`` on each parameter's new value, after the inner's constraints."""
-    ctx.constraints.append(lambda ctx_, i, value: fn(i, value))
-
-
 @dataclasses.dataclass(frozen=True)
 class MultiSteps(Wrapper):
     inner: Transform
@@ -73,13 +68,13 @@ class MultiSteps(Wrapper):
         super().__post_init__()
         check_int("every_k", self.every_k, 1)
 
-    def build(self, ctx, updates):
+    def build(self, ctx, directions):
         with ctx.labelled("multi_steps"):
             mini = ctx.scalar_state("mini_step", 0, "int64")
-            accs = [ctx.state(i, "acc") for i in range(len(updates))]
+            accs = [ctx.state(i, "acc") for i in range(len(directions))]
         last = pt.eq(mini, self.every_k - 1)
         means = []
-        for acc, g in zip(accs, updates):
+        for acc, g in zip(accs, directions):
             mean = acc + (g - acc) / pt.cast(mini + 1, g.dtype)
             ctx.set(acc, pt.switch(last, pt.zeros_like(mean), mean))
             means.append(mean)
@@ -140,10 +135,10 @@ class EmaParams(Wrapper):
         if not isinstance(self.debias, bool):
             raise InputError(f"`debias` must be True or False, got {self.debias!r}.")
 
-    def build(self, ctx, updates):
-        out = ctx.run(self.inner, updates)
+    def build(self, ctx, directions):
+        out = ctx.run(self.inner, directions)
         with ctx.labelled("ema"):
-            averages = [ctx.state(i, None, fill=None) for i in range(len(out))]
+            averages = [ctx.state(i, None, fill=None, kind="average") for i in range(len(out))]
 
         def update(i, value):
             dtype = value.dtype
@@ -156,7 +151,7 @@ class EmaParams(Wrapper):
             ctx.set(average, average + weight * (value - average))
             return value
 
-        _new_value_hook(ctx, update)
+        ctx.on_new_value(update)
         return out
 
 
@@ -217,10 +212,10 @@ class Lookahead(Wrapper):
         check_int("sync_period", self.sync_period, 1)
         check_scalar("alpha", self.alpha, 0.0, 1.0)
 
-    def build(self, ctx, updates):
-        out = ctx.run(self.inner, updates)
+    def build(self, ctx, directions):
+        out = ctx.run(self.inner, directions)
         with ctx.labelled("lookahead"):
-            slow = [ctx.state(i, None, fill=None) for i in range(len(out))]
+            slow = [ctx.state(i, None, fill=None, kind="average") for i in range(len(out))]
         sync = pt.eq((ctx.step + 1) % self.sync_period, 0)
 
         def update(i, fast):
@@ -228,7 +223,7 @@ class Lookahead(Wrapper):
             ctx.set(slow[i], pt.switch(sync, new_slow, slow[i]))
             return pt.switch(sync, new_slow, fast)
 
-        _new_value_hook(ctx, update)
+        ctx.on_new_value(update)
         return out
 
 
@@ -282,15 +277,10 @@ def param_givens(updates, kind: str = "ema") -> OrderedDict:
     ``"lookahead"`` (:func:`lookahead`), or ``"ema1"``... for a repeated wrapper.
     ``updates`` is what the wrapped optimizer returned.
     """
-    state = getattr(updates, "state", None)
-    params = getattr(updates, "params", None)
-    if state is None or params is None:
-        raise InputError("param_givens() takes the Updates returned by an optimizer.")
-    out = OrderedDict()
-    for param, name in zip(params, _unique_names(params)):
-        var = state.get(f"{name}.{kind}")
-        if var is not None:
-            out[param] = var if var.type == param.type else param.type.filter_variable(pt.cast(var, param.dtype))
+    out = OrderedDict(
+        (param, var if var.type == param.type else param.type.filter_variable(pt.cast(var, param.dtype)))
+        for param, var in companions_of(updates, kind, "param_givens()").items()
+    )
     if not out:
         raise InputError(f"these updates keep no {kind!r} parameters (use ema_params or lookahead).")
     return out

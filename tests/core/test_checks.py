@@ -270,3 +270,29 @@ def test_errors_leave_no_partial_graph_state():
 @pytest.mark.parametrize("bad", [1, "yes", None])
 def test_exclude_current_must_be_a_bool(bad):
     raises("`exclude_current`", symupdates.adagrad_window, exclude_current=bad)
+
+
+@pytest.mark.parametrize(
+    "make, old, new",
+    [
+        (symupdates.lamb, {"weight_decay_rate": 0.1, "weight_decay_rate_mask": {"W": False}},
+         {"weight_decay": 0.1, "weight_decay_mask": {"W": False}}),
+        (symupdates.novograd, {"weight_decay_rate": 0.1}, {"weight_decay": 0.1}),
+        (symupdates.adafactor, {"weight_decay_rate": 0.1}, {"weight_decay": 0.1}),
+        (symupdates.scale_by_rms, {"initial_accumulator_value": 0.1, "initial": 0.1}, None),
+    ],
+)
+def test_former_names_warn_and_mean_the_same(make, old, new):
+    W = pytensor.shared(np.ones((2, 3)), name="W")
+    b = pytensor.shared(np.ones(3), name="b")
+    loss = (W**2).sum() + (b**2).sum()
+    if new is None:  # both names at once
+        with pytest.raises(ArgumentError, match="initial_accumulator_value"):
+            make(**old)
+        return
+    with pytest.warns(DeprecationWarning, match="now called `weight_decay`"):
+        before = make(loss, [W, b], **old)
+    after = make(loss, [W, b], **new)
+    f_before = pytensor.function([], list(before.values()))
+    f_after = pytensor.function([], list(after.values()))
+    assert [np.array_equal(x, y) for x, y in zip(f_before(), f_after())] == [True] * len(after)

@@ -30,7 +30,7 @@ numpydoc_docscrape = pytest.importorskip("numpydoc.docscrape")
 pytest.importorskip("sphinx")
 pytest.importorskip("matplotlib")
 
-DOCS = Path(__file__).resolve().parents[1] / "docs"
+DOCS = Path(__file__).resolve().parents[2] / "docs"
 #: Modules whose transform factories must document their formula.
 TRANSFORM_MODULES = [
     "transforms.rms", "transforms.adam", "transforms.momentum", "transforms.linear", "transforms.clipping",

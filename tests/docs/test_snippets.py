@@ -17,7 +17,7 @@ commands, a sketch of a graph) is marked by the reST comment
 
 Each block runs on its own (it imports what it needs), in the default mode of
 the installed PyTensor, with the current folder in the test's ``tmp_path``.
-README.md's one Python block is run by ``test_readme.py``.
+README.md's one Python block is run by ``tests/docs/test_readme.py``.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 #: Languages of code blocks that run as Python ("" is a ``code-block`` without one, and ``::``).
 PYTHON = {"", "python", "python3", "py", "pycon", "default"}
@@ -173,7 +173,7 @@ def _doctest_failures(block: Block) -> str:
 
 def _print_mismatch(block: Block) -> str:
     """Run a code block; how what it prints differs from its ``# prints`` comments ("" when it does not)."""
-    code = compile("\n" * (block.line - 1) + block.source, str(block.path), "exec")  # tracebacks name the doc's lines
+    code = compile("\n" * (block.line - 1) + block.source, str(block.path), "exec", dont_inherit=True)  # tracebacks name the doc's lines
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
         exec(code, {"__name__": "__docs__"})

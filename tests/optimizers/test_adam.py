@@ -2,7 +2,7 @@
 
 The references below are written from the papers' update rules (as quoted in
 each docstring), independently of the symbolic code; the live oracles (torch,
-optax) are in ``test_oracle_adam_family.py``.
+optax) are in ``test_adam_oracles.py``.
 """
 
 import functools
@@ -12,7 +12,7 @@ import numpy as np
 import pytensor
 import pytensor.tensor as pt
 import pytest
-from conftest import FAST
+from tests.conftest import FAST
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -19,7 +19,7 @@ from symupdates.core.checks import InputError
 from tests.conftest import FAST, run_steps
 
 NAMES = symupdates.available()
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def named(name):
@@ -398,3 +398,32 @@ def test_factory_keeps_its_latest_updates():
     second = factory(loss, [w])
     assert factory.latest is second and second is not first
     assert second.learning_rate is not first.learning_rate  # fresh state every call
+
+
+def test_state_found_by_kind_and_owner():
+    params = make_params()
+    opt = symupdates.ema_params(symupdates.lookahead(symupdates.adam(learning_rate=0.1, skip_nonfinite=True)))
+    updates = opt(loss_of(params), params)
+    kinds = {kind: [v.name for v in updates.find(kind)] for kind in ("step", "skipped", "average", "moment")}
+    assert kinds["step"] == ["adam.step"]
+    assert kinds["skipped"] == ["adam.skipped"]
+    assert kinds["moment"] == ["W.adam.m", "W.adam.v", "b.adam.m", "b.adam.v"]
+    assert sorted(kinds["average"]) == ["W.ema", "W.lookahead", "b.ema", "b.lookahead"]
+    slow = updates.companions("average", "lookahead")
+    assert list(slow) == params and [v.name for v in slow.values()] == ["W.lookahead", "b.lookahead"]
+    assert [v.name for v in updates.companions("average", "ema").values()] == ["W.ema", "b.ema"]
+    assert updates.companions("master") == OrderedDict()
+    with pytest.raises(InputError, match="kind"):
+        updates.find("moments")
+
+
+def test_a_parameter_named_like_a_state_suffix_is_not_taken_for_state():
+    # state names end in ".skipped" or ".learning_rate" for people; code finds state by kind
+    w = pytensor.shared(np.ones(2), name="w.skipped")
+    updates = symupdates.sgd((w**2).sum(), [w], learning_rate=lambda k: 0.1 * 0.5**k)
+    assert updates.find("skipped") == []
+    assert np.isnan(updates.learning_rate.get_value())  # the recorded rate, NaN before the first step
+    step = pytensor.function([], [], updates=updates, mode=FAST)
+    step()
+    step()
+    assert float(updates.learning_rate.get_value()) == pytest.approx(0.05)

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import symupdates as su
-from conftest import DEFAULT
+from tests.conftest import DEFAULT
 
 N_STEPS = 100
 RTOL = {"float64": 1e-6, "float32": 1e-4}

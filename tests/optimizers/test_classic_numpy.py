@@ -16,11 +16,11 @@ import numpy as np
 import pytensor
 import pytensor.tensor as pt
 import pytest
-from conftest import DEFAULT
+from tests.conftest import DEFAULT
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import numpy_reference as ref
+from tests import numpy_reference as ref
 import symupdates
 
 SHAPES = [(), (1,), (3, 1), (2, 3)]

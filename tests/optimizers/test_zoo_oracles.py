@@ -129,9 +129,9 @@ OPTAX_CASES = {
     ],
     "lamb": [
         (dict(learning_rate=1e-2), lambda m: optax.lamb(1e-2)),
-        (dict(learning_rate=5e-3, beta1=0.8, beta2=0.99, epsilon=1e-8, weight_decay_rate=0.01),
+        (dict(learning_rate=5e-3, beta1=0.8, beta2=0.99, epsilon=1e-8, weight_decay=0.01),
          lambda m: optax.lamb(5e-3, b1=0.8, b2=0.99, eps=1e-8, weight_decay=0.01)),
-        (dict(learning_rate=2e-2, weight_decay_rate=0.1, weight_decay_rate_mask="mask"),
+        (dict(learning_rate=2e-2, weight_decay=0.1, weight_decay_mask="mask"),
          lambda m: optax.lamb(2e-2, weight_decay=0.1, mask=lambda params: list(m))),
     ],
     "lars": [
@@ -147,13 +147,13 @@ OPTAX_CASES = {
         (dict(learning_rate=1e-2), lambda m: optax.novograd(1e-2)),
         (dict(learning_rate=5e-3, beta1=0.95, beta2=0.5, epsilon=1e-8),
          lambda m: optax.novograd(5e-3, b1=0.95, b2=0.5, eps=1e-8)),
-        (dict(learning_rate=2e-2, beta1=0.8, beta2=0.1, weight_decay_rate=1e-3),
+        (dict(learning_rate=2e-2, beta1=0.8, beta2=0.1, weight_decay=1e-3),
          lambda m: optax.novograd(2e-2, b1=0.8, b2=0.1, weight_decay=1e-3)),
     ],
     "adafactor": [
         (dict(learning_rate=1e-2, min_dim_size_to_factor=2),
          lambda m: optax.adafactor(1e-2, min_dim_size_to_factor=2)),
-        (dict(learning_rate=0.05, min_dim_size_to_factor=3, decay_rate=0.5, momentum=0.9, weight_decay_rate=1e-3),
+        (dict(learning_rate=0.05, min_dim_size_to_factor=3, decay_rate=0.5, momentum=0.9, weight_decay=1e-3),
          lambda m: optax.adafactor(0.05, min_dim_size_to_factor=3, decay_rate=0.5, momentum=0.9,
                                    weight_decay_rate=1e-3, dtype_momentum=jnp.float64)),
         (dict(learning_rate=0.02, multiply_by_parameter_scale=False, clipping_threshold=None, factored=False),
@@ -213,7 +213,7 @@ TORCH_CASES = {
         (dict(learning_rate=1e-2, form="torch"), lambda ps: torch.optim.Adafactor(ps, lr=1e-2, foreach=False)),
         (dict(learning_rate=0.5, form="torch", decay_rate=0.5, clipping_threshold=2.0),
          lambda ps: torch.optim.Adafactor(ps, lr=0.5, beta2_decay=-0.5, d=2.0, foreach=False)),
-        (dict(learning_rate=0.1, form="torch", epsilon=1e-3, min_scale=1e-2, weight_decay_rate=0.1 * 0.05),
+        (dict(learning_rate=0.1, form="torch", epsilon=1e-3, min_scale=1e-2, weight_decay=0.1 * 0.05),
          lambda ps: torch.optim.Adafactor(ps, lr=0.1, eps=(1e-3, 1e-2), weight_decay=0.05, foreach=False)),
     ],
 }

@@ -6,7 +6,7 @@ import pytensor.tensor as pt
 import pytest
 
 import symupdates as su
-from conftest import DEFAULT, FAST
+from tests.conftest import DEFAULT, FAST
 
 MODES = [
     pytest.param(FAST, id="fast"),

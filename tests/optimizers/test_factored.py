@@ -113,7 +113,7 @@ CASES = {
     "adafactor_unfactored_clip": (
         OPTAX_SHAPES,
         lambda: su.adafactor(learning_rate=0.05, factored=False, min_dim_size_to_factor=1, clipping_threshold=0.5,
-                             weight_decay_rate=0.01),
+                             weight_decay=0.01),
         lambda p0, g: ref_adafactor(p0, g, 0.05, 0.8, 1e-30, 1e-3, 0.5, [False] * 5, wd=0.01),
     ),
     "adafactor_torch": (
@@ -210,7 +210,7 @@ def test_sm3_zero_gradient_and_covers():
         (lambda: su.scale_by_sm3(epsilon=-1.0), "epsilon"),
         (lambda: su.adafactor(form="keras"), "form"),
         (lambda: su.adafactor(momentum=1.5), "momentum"),
-        (lambda: su.adafactor(weight_decay_rate=-0.1), "weight_decay_rate"),
+        (lambda: su.adafactor(weight_decay=-0.1), "weight_decay"),
         (lambda: su.adafactor(multiply_by_parameter_scale=1), "multiply_by_parameter_scale"),
         (lambda: su.sm3(momentum=-0.1), "momentum"),
     ],

@@ -17,8 +17,8 @@ import pytest
 pm = pytest.importorskip("pymc")
 pmu = pytest.importorskip("pymc.variational.updates")
 
-from conftest import DEFAULT  # noqa: E402
-from test_classic_numpy import N_STEPS, Problem, max_relative_error, run_trajectory  # noqa: E402
+from tests.conftest import DEFAULT  # noqa: E402
+from tests.optimizers.test_classic_numpy import N_STEPS, Problem, max_relative_error, run_trajectory  # noqa: E402
 
 import symupdates  # noqa: E402
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytensor
 import pytensor.tensor as pt
 import pytest
-from conftest import DEFAULT
+from tests.conftest import DEFAULT
 
 import symupdates
 

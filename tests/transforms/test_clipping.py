@@ -16,7 +16,7 @@ from hypothesis import strategies as st  # noqa: E402
 from hypothesis.extra.numpy import arrays  # noqa: E402
 
 import symupdates as su  # noqa: E402
-from conftest import FAST  # noqa: E402
+from tests.conftest import FAST  # noqa: E402
 
 
 def _apply(transform, values, dtype="float64"):

@@ -28,7 +28,7 @@ import symupdates as su
 from symupdates import InputError
 from symupdates.transforms.momentum import Trace
 from symupdates.optimizers.options import COMMON_OPTIONS, Recipe, assemble
-from conftest import FAST
+from tests.conftest import FAST
 
 N_STEPS = 4
 OPTIMIZERS = su.available()
@@ -52,6 +52,9 @@ def _setup():
     return params, grads
 
 
+DECAY_OPTIONS = {"weight_decay", "decoupled_weight_decay"}
+
+
 def _recipe_fn(name):
     return inspect.unwrap(getattr(su, name))
 
@@ -59,8 +62,8 @@ def _recipe_fn(name):
 def _owned(name):
     """Common options ``name`` does not take as such (its recipe owns or replaces them)."""
     own = set(COMMON_OPTIONS) & set(inspect.signature(_recipe_fn(name)).parameters)
-    if own and _recipe_fn(name)().decoupled_weight_decay is not None:
-        own.add("decoupled_weight_decay")
+    if own & DECAY_OPTIONS:  # an optimizer with its own weight decay owns both common ones
+        own |= DECAY_OPTIONS
     return own
 
 
@@ -77,7 +80,7 @@ def split_options(name, options):
     for k, v in options.items():
         if recipe_decouples and k == "decoupled_weight_decay":
             hyper["weight_decay"] = v
-        elif k in own or (recipe_decouples and k == "weight_decay"):
+        elif k in own or (own & DECAY_OPTIONS and k in DECAY_OPTIONS):
             continue
         else:
             call[k], ref[k] = v, v
