@@ -292,6 +292,11 @@ def api_page() -> str:
     for module_name, names in STATE_NAMES.items():
         w.table(module_name, names)
 
+    w.text(*_heading("Performance", "-"))
+    w.text("One flat vector for many tensors, the fused C step, a device-resident JAX runner; see :doc:`performance`.")
+    for module_name in ("symupdates.pack", "symupdates.fusion", "symupdates.device"):
+        w.module_section(module_name, importlib.import_module(module_name).__all__)
+
     w.text(*_heading("PyMC and Lasagne helpers", "-"))
     w.text("Functions of ``pymc.variational.updates`` and ``lasagne.updates`` that are not optimizers.")
     for module_name, names in PYMC_NAMES.items():

@@ -5,10 +5,12 @@ built from composable transforms (in the spirit of optax), so that every
 option works with every optimizer. The layers, each a sub-package with the
 same family names: :mod:`symupdates.core`, :mod:`symupdates.transforms`,
 :mod:`symupdates.optimizers`, :mod:`symupdates.schedules`; then
-:mod:`symupdates.pack`, :mod:`symupdates.device` and :mod:`symupdates.pymc`.
+:mod:`symupdates.pack`, :mod:`symupdates.fusion`, :mod:`symupdates.device` and
+:mod:`symupdates.pymc`. Importing symupdates registers the fused multi-tensor step
+(:mod:`symupdates.fusion`) among PyTensor's C-backend rewrites.
 """
 
-from symupdates import core, optimizers, schedules, transforms
+from symupdates import core, fusion, optimizers, schedules, transforms
 from symupdates.core import *  # noqa: F403
 from symupdates.device import DeviceFunction, compile
 from symupdates.optimizers.adam import *  # noqa: F403
@@ -20,7 +22,7 @@ from symupdates.optimizers.options import Factory, available, get
 from symupdates.optimizers.partition import FROZEN, partition
 from symupdates.optimizers.rms import *  # noqa: F403
 from symupdates.optimizers.sign import *  # noqa: F403
-from symupdates.pack import Packed, pack
+from symupdates.pack import FlatParameters, Packed, flat_parameters, pack
 from symupdates.schedules.plateau import reduce_on_plateau
 from symupdates.transforms import *  # noqa: F403
 
@@ -31,5 +33,5 @@ __version__ = "0.1.0"
 
 __all__ = [
     *core.__all__, *transforms.__all__, *optimizers.__all__, "Factory", "get", "available", "reduce_on_plateau",
-    "partition", "FROZEN", "pack", "Packed", "compile", "DeviceFunction",
+    "partition", "FROZEN", "pack", "Packed", "flat_parameters", "FlatParameters", "compile", "DeviceFunction",
 ]

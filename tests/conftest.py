@@ -86,7 +86,11 @@ def pytest_runtest_logreport(report):
 def pytest_terminal_summary(terminalreporter):
     if not _ORACLE_ERRORS:
         return
+    merged: dict = {}
+    for label, worst in _ORACLE_ERRORS:  # one line per label: the largest error per dtype
+        for dtype, err in worst.items():
+            merged.setdefault(label, {})[dtype] = max(err, merged.get(label, {}).get(dtype, err))
     terminalreporter.section("largest relative error against the oracle, over all steps")
-    for label, worst in sorted(_ORACLE_ERRORS):
+    for label, worst in sorted(merged.items()):
         figures = "  ".join(f"{dtype} {err:.3g}" for dtype, err in sorted(worst.items()))
         terminalreporter.write_line(f"{label:34s} {figures}")
