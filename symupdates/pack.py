@@ -11,9 +11,17 @@ Element-wise optimizers give the same numbers packed or not. Options and
 optimizers that look at whole tensors (``clip_norm``, LAMB/LARS trust ratios,
 Adafactor's factored moments, per-parameter ``lr_mult``/``wd_mult`` and decay
 masks) see one tensor when packed: apply them before packing, or not at all.
+
+Where the model is written for it, :func:`flat_parameters` creates the
+parameters as views of one flat vector from the start, from a dict of names
+and initial values: the loss is built on the views directly and nothing is
+replaced. Both give one gradient vector, so every optimizer runs one loop on
+every backend.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import numpy as np
 import pytensor
@@ -24,10 +32,38 @@ from pytensor.tensor.basic import split
 from symupdates.core.checks import InputError
 from symupdates.core.gradients import check_params
 
-__all__ = ["pack", "Packed"]
+__all__ = ["pack", "Packed", "flat_parameters", "FlatParameters"]
 
 
-class Packed:
+class _FlatLayout:
+    """Tensors of ``shapes`` stored one after another in the shared vector :attr:`flat`."""
+
+    def __init__(self, values: list, static_shapes: list, name: str):
+        self._shapes = [v.shape for v in values]
+        sizes = [int(v.size) for v in values]
+        self._offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
+        #: The flat shared vector holding every tensor; optimize this one.
+        self.flat = pytensor.shared(np.concatenate([v.ravel() for v in values]), name=name, shape=(int(self._offsets[-1]),))
+        #: Each tensor as a reshaped piece of :attr:`flat`, with its static shape.
+        self.views = [
+            pt.specify_shape(piece.reshape(shape), static)
+            for piece, shape, static in zip(_pieces(self.flat, sizes), self._shapes, static_shapes)
+        ]
+
+    def _read(self, i: int) -> np.ndarray:
+        a, b = self._offsets[i], self._offsets[i + 1]
+        return np.array(self.flat.get_value(borrow=True)[a:b]).reshape(self._shapes[i])
+
+    def _write(self, i: int, value, label: str) -> None:
+        value = np.asarray(value, dtype=self.flat.dtype)
+        if value.shape != self._shapes[i]:
+            raise InputError(f"value for {label} has shape {value.shape}, expected {self._shapes[i]}.")
+        flat = self.flat.get_value()
+        flat[self._offsets[i] : self._offsets[i + 1]] = value.ravel()
+        self.flat.set_value(flat, borrow=True)
+
+
+class Packed(_FlatLayout):
     """Parameters packed into one flat shared vector; see :func:`pack`."""
 
     def __init__(self, params, name: str):
@@ -36,20 +72,7 @@ class Packed:
         if len(dtypes) != 1:
             raise InputError(f"pack() needs parameters of one dtype, got {sorted(dtypes)}; pack each dtype separately.")
         values = [np.asarray(p.get_value(borrow=True)) for p in self.params]
-        self._shapes = [v.shape for v in values]
-        sizes = [int(v.size) for v in values]
-        self._offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
-        total = int(self._offsets[-1])
-        #: The flat shared vector holding every parameter; optimize this one.
-        self.flat = pytensor.shared(
-            np.concatenate([v.ravel() for v in values]) if values else np.zeros(0), name=name, shape=(total,)
-        )
-        pieces = _pieces(self.flat, sizes)
-        #: Each parameter as a reshaped piece of :attr:`flat`, with its static shape.
-        self.views = [
-            pt.specify_shape(piece.reshape(shape), p.type.shape)
-            for p, piece, shape in zip(self.params, pieces, self._shapes)
-        ]
+        super().__init__(values, [p.type.shape for p in self.params], name)
         self._index = {id(p): i for i, p in enumerate(self.params)}
 
     @property
@@ -69,24 +92,81 @@ class Packed:
 
     def read(self, param) -> np.ndarray:
         """The current value of ``param`` inside :attr:`flat` (a copy)."""
-        i = self._slot(param)
-        a, b = self._offsets[i], self._offsets[i + 1]
-        return np.array(self.flat.get_value(borrow=True)[a:b]).reshape(self._shapes[i])
+        return self._read(self._slot(param))
 
     def write(self, param, value) -> None:
         """Set the value of ``param`` inside :attr:`flat`."""
-        i = self._slot(param)
-        value = np.asarray(value, dtype=self.flat.dtype)
-        if value.shape != self._shapes[i]:
-            raise InputError(f"value for {param.name or param} has shape {value.shape}, expected {self._shapes[i]}.")
-        flat = self.flat.get_value()
-        flat[self._offsets[i] : self._offsets[i + 1]] = value.ravel()
-        self.flat.set_value(flat, borrow=True)
+        self._write(self._slot(param), value, param.name or str(param))
 
     def unpack(self) -> None:
         """Copy every parameter's value from :attr:`flat` back into its own shared variable."""
         for p in self.params:
             p.set_value(self.read(p))
+
+
+class FlatParameters(_FlatLayout, Mapping):
+    """Named parameters created as views of one flat shared vector; see :func:`flat_parameters`.
+
+    A read-only mapping {name: symbolic view} to build the loss on, with
+    :attr:`flat` the one shared vector to optimize.
+    """
+
+    def __init__(self, values: Mapping, dtype, name: str):
+        if not isinstance(values, Mapping) or not values:
+            raise InputError(
+                "flat_parameters() takes a non-empty dict {name: initial value}, e.g. "
+                "{'W': np.zeros((3, 2)), 'b': np.zeros(2)}."
+            )
+        arrays = {str(k): np.asarray(v) for k, v in values.items()}
+        if dtype is None:
+            dtypes = {a.dtype for a in arrays.values()}
+            if len(dtypes) != 1 or next(iter(dtypes)).kind != "f":
+                found = ", ".join(f"{k}: {a.dtype}" for k, a in arrays.items())
+                raise InputError(
+                    f"flat_parameters() needs initial values of one float dtype, got {found}; "
+                    "cast them, or pass dtype='float32' (or 'float64')."
+                )
+            dtype = next(iter(dtypes))
+        dtype = np.dtype(dtype)
+        if dtype.kind != "f":
+            raise InputError(f"flat_parameters(dtype={dtype}): parameters need a float dtype.")
+        arrays = {k: a.astype(dtype, copy=False) for k, a in arrays.items()}
+        super().__init__(list(arrays.values()), [a.shape for a in arrays.values()], name)
+        self._index = {k: i for i, k in enumerate(arrays)}
+        for k, view in zip(arrays, self.views):
+            view.name = f"{name}[{k}]"
+
+    def _slot(self, key: str) -> int:
+        try:
+            return self._index[key]
+        except KeyError:
+            raise KeyError(f"{key!r} is not one of the parameters {list(self._index)}.") from None
+
+    def __getitem__(self, key: str):
+        return self.views[self._slot(key)]
+
+    def __iter__(self):
+        return iter(self._index)
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def get_value(self, key: str) -> np.ndarray:
+        """The current value of parameter ``key`` (a copy)."""
+        return self._read(self._slot(key))
+
+    def set_value(self, key: str, value) -> None:
+        """Set the value of parameter ``key`` inside :attr:`flat`."""
+        self._write(self._slot(key), value, repr(key))
+
+    def get_values(self) -> dict:
+        """{name: current value} of every parameter (copies)."""
+        return {k: self._read(i) for k, i in self._index.items()}
+
+    def set_values(self, values: Mapping) -> None:
+        """Set several parameters from {name: value}."""
+        for k, v in values.items():
+            self.set_value(k, v)
 
 
 #: Most pieces one Split node makes. PyTensor's C backend compiles one module per
@@ -145,3 +225,42 @@ def pack(params, name: str = "packed") -> Packed:
     (3,)
     """
     return Packed(params, name)
+
+
+def flat_parameters(values: Mapping, dtype=None, name: str = "params") -> FlatParameters:
+    """Create named parameters as reshaped views of one flat shared vector.
+
+    Build the loss on ``params[name]``; optimize ``params.flat``. The gradient
+    is then one vector and a step one loop, whatever the number of tensors, on
+    every backend; there is no model to rewrite, as with :func:`pack`.
+
+    Parameters
+    ----------
+    values : dict {str: array_like}
+        Each parameter's name and initial value (its shape is the value's shape).
+    dtype : str or numpy dtype, optional
+        The parameters' dtype; by default the initial values' one (which must be
+        one float dtype).
+    name : str, default "params"
+        Name of the flat vector, and so the prefix of its optimizer state.
+
+    Returns
+    -------
+    FlatParameters
+        A mapping {name: symbolic view}, with ``.flat`` (the shared vector),
+        ``.get_value(name)``/``.set_value(name, value)``, ``.get_values()`` and
+        ``.set_values(dict)``.
+
+    Examples
+    --------
+    >>> import numpy as np, pytensor, pytensor.tensor as pt, symupdates
+    >>> params = symupdates.flat_parameters({"W": np.ones((2, 3)), "b": np.zeros(3)})
+    >>> x = pt.vector("x")
+    >>> loss = ((x @ params["W"] + params["b"] - 1.0) ** 2).sum()
+    >>> step = pytensor.function([x], loss, updates=symupdates.adam(loss, [params.flat], learning_rate=0.1))
+    >>> float(step(np.ones(2)))
+    3.0
+    >>> params.get_value("b").shape
+    (3,)
+    """
+    return FlatParameters(values, dtype, name)

@@ -119,3 +119,78 @@ def test_bad_input(rng):
         packed.read(b)
     with pytest.raises(ValueError, match="shape"):
         packed.write(a, np.zeros(3))
+
+
+# -- flat_parameters: the model built on views of one vector from the start -------------
+
+
+def _flat_problem(rng, dtype):
+    values = {f"p{i}": rng.normal(size=s).astype(dtype) for i, s in enumerate(SHAPES)}
+    params = symupdates.flat_parameters(values)
+    x = pt.vector("x", dtype=dtype)
+    loss = sum(((params[k] * (x[0] + x[1] + x[2]) - 0.5) ** 2).sum() + (params[k] ** 4).sum() * 0.01 for k in params)
+    return params, x, loss
+
+
+@pytest.mark.parametrize(
+    "dtype, mode", [("float64", "default"), ("float32", "default"), ("float32", "NUMBA"), ("float32", "JAX")]
+)
+def test_flat_parameters_give_the_separate_tensors_numbers(dtype, mode):
+    """Adam on one flat vector equals Adam on the same parameters as separate shared
+    tensors, on every backend; the dtype is the initial values' one."""
+    rng = np.random.default_rng(4)
+    params_a, x_a, loss_a = _problem(np.random.default_rng(3), dtype)
+    params_b, x_b, loss_b = _flat_problem(np.random.default_rng(3), dtype)
+    assert params_b.flat.dtype == dtype and list(params_b) == ["p0", "p1", "p2", "p3"]
+    step_a = pytensor.function([x_a], [], updates=symupdates.adam(loss_a, params_a, learning_rate=0.01), mode=FAST)
+    updates = symupdates.adam(loss_b, [params_b.flat], learning_rate=0.01)
+    step_b = pytensor.function([x_b], loss_b, updates=updates, mode=_mode(mode))
+    for _ in range(15):
+        data = rng.normal(size=3).astype(dtype)
+        step_a(data)
+        step_b(data)
+    for a, (name, value) in zip(params_a, params_b.get_values().items()):
+        assert value.dtype == np.dtype(dtype) and value.shape == a.get_value().shape, name
+        np.testing.assert_allclose(value, a.get_value(), rtol=1e-12 if dtype == "float64" else 1e-5, atol=1e-6)
+
+
+def test_flat_parameters_by_name_and_state_round_trip(tmp_path):
+    params = symupdates.flat_parameters({"W": np.ones((2, 3), "float32"), "b": np.zeros(3, "float32")})
+    assert params["W"].type.shape == (2, 3) and params["W"].dtype == "float32" and params["W"].name == "params[W]"
+    params.set_value("b", [1.0, 2.0, 3.0])
+    np.testing.assert_array_equal(params.get_value("b"), np.array([1, 2, 3], "float32"))
+    np.testing.assert_array_equal(params.flat.get_value(), np.array([1] * 6 + [1, 2, 3], "float32"))
+    x = pt.vector("x", dtype="float32")
+    loss = ((x @ params["W"] + params["b"]) ** 2).sum()
+    updates = symupdates.adam(loss, [params.flat], learning_rate=0.1)
+    step = pytensor.function([x], loss, updates=updates, mode=FAST)
+    step(np.ones(2, "float32"))
+    assert sorted(updates.state_dict()) == ["adam.step", "params.adam.m", "params.adam.v"]
+    updates.save(tmp_path / "state.npz")
+    saved_state, saved_params = updates.state_dict(), params.get_values()
+    step(np.ones(2, "float32"))
+    updates.load(tmp_path / "state.npz")
+    params.set_values(saved_params)
+    for name, value in saved_state.items():
+        np.testing.assert_array_equal(updates.state_dict()[name], value)
+    for name, value in saved_params.items():
+        np.testing.assert_array_equal(params.get_value(name), value)
+    params.set_values({"W": np.zeros((2, 3))})
+    assert not params.get_value("W").any() and params.get_value("W").dtype == np.float32
+
+
+def test_flat_parameters_bad_input():
+    with pytest.raises(ValueError, match="non-empty dict"):
+        symupdates.flat_parameters([np.zeros(2)])
+    with pytest.raises(ValueError, match=r"one float dtype, got a: float64, b: float32.*dtype="):
+        symupdates.flat_parameters({"a": np.zeros(2), "b": np.zeros(2, "float32")})
+    with pytest.raises(ValueError, match="one float dtype"):
+        symupdates.flat_parameters({"n": np.arange(3)})
+    with pytest.raises(ValueError, match="float dtype"):
+        symupdates.flat_parameters({"a": np.zeros(2)}, dtype="int32")
+    params = symupdates.flat_parameters({"a": np.zeros(2), "b": np.zeros(2, "float32")}, dtype="float32")
+    assert params.flat.dtype == "float32"
+    with pytest.raises(ValueError, match=r"value for 'a' has shape \(3,\), expected \(2,\)"):
+        params.set_value("a", np.zeros(3))
+    with pytest.raises(KeyError, match=r"'c' is not one of the parameters \['a', 'b'\]"):
+        params["c"]

@@ -90,3 +90,23 @@ def test_advi_in_float32(data):
     coefficients, sds, sigma, dtype, _ = fit(data, symupdates.adam(learning_rate=decaying_rate), floatX="float32")
     assert dtype == "float32"
     check_posterior(data, coefficients, sds, sigma)
+
+
+def test_point_estimates_in_flat_parameters_fit_beside_the_posterior():
+    """Regression weights kept as point estimates in one flat vector (``more_obj_params``)
+    while ADVI fits the noise scale: the weights converge to the least-squares solution,
+    the maximiser of the expected log-likelihood whatever the scale."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(N_POINTS, 2))
+    y = TRUE_COEFFICIENTS[0] + X @ TRUE_COEFFICIENTS[1:] + rng.normal(size=N_POINTS) * TRUE_SIGMA
+    params = symupdates.flat_parameters({"a": np.zeros(()), "b": np.zeros(2)})
+    with pm.Model():
+        s = pm.HalfNormal("s", 2.0)
+        pm.Normal("y", params["a"] + X @ params["b"], s, observed=y)
+        pm.fit(
+            2000, method="advi", obj_optimizer=symupdates.adam(learning_rate=0.05), more_obj_params=[params.flat],
+            progressbar=False, random_seed=1, compile_kwargs=dict(mode="FAST_COMPILE"),
+        )
+    least_squares = np.linalg.lstsq(np.c_[np.ones(N_POINTS), X], y, rcond=None)[0]
+    got = np.r_[params.get_value("a"), params.get_value("b")]
+    np.testing.assert_allclose(got, least_squares, atol=1e-5)
