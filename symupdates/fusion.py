@@ -22,12 +22,12 @@ under the name ``symupdates_fusion``; turn it off with
 
 The kernel computes the element-wise part as NumPy does: each operation in its
 output dtype, rounded once (no fused multiply-add contraction), each constant
-the exact value of its dtype. PyTensor's own C loop differs from NumPy in two
-ways the kernel does not copy: it multiplies float32 values by double constants
-(``0.001`` rather than ``np.float32(0.001)``), and gcc contracts ``a * b + c``
-into fused multiply-adds. So in float64 a fused step equals the FAST_COMPILE
-(NumPy) step bit for bit where the unfused C step does not, and in float32 fused
-and unfused C steps differ by a few units in the last place.
+the exact value of its dtype; :meth:`MultiElemwise.perform` is that NumPy
+computation, and the tests hold the two equal bit for bit on every optimizer.
+PyTensor's own C loop differs from NumPy in two ways the kernel does not copy:
+it multiplies float32 values by double constants (``0.001`` rather than
+``np.float32(0.001)``), and gcc contracts ``a * b + c`` into fused multiply-adds.
+So fused and unfused C steps differ by a few units in the last place.
 """
 
 from __future__ import annotations
@@ -167,13 +167,19 @@ class MultiElemwise(COp):
         ]
 
     def perform(self, node, inputs, output_storage):
-        # Only reached where the C code cannot be used; the rewrite runs on the C backend.
-        nout = self.scalar_op.nout
-        elemwise = Elemwise(self.scalar_op)
-        for g, group in enumerate(self._groups(inputs, self.nin_group)):
-            values = [x if f else np.asarray(x).reshape(()) for x, f in zip(group, self.full)]
-            results = elemwise(*values).eval() if nout > 1 else [elemwise(*values).eval()]
-            for o, result in enumerate(results):
+        # NumPy, element by element, each operation rounded in its dtype: the reference the
+        # kernel is tested against. The rewrite runs on the C backend only, so a compiled
+        # function reaches this only where its C code cannot be used.
+        nin, nout = self.nin_group, self.scalar_op.nout
+        # frompyfunc hands over Python floats: make them NumPy scalars of their dtype again,
+        # so that float32 operations round to float32
+        types = [np.dtype(x.type.dtype).type for x in node.inputs[:nin]]
+        impl = self.scalar_op.impl
+        ufunc = np.frompyfunc(lambda *xs: impl(*[t(x) for t, x in zip(types, xs)]), nin, nout)
+        for g in range(self.n_groups):
+            group = [x if f else np.asarray(x).reshape(()) for x, f in zip(inputs[g * nin : (g + 1) * nin], self.full)]
+            results = ufunc(*group)
+            for o, result in enumerate(results if nout > 1 else [results]):
                 output_storage[g * nout + o][0] = np.asarray(result, dtype=node.outputs[g * nout + o].dtype)
 
     # -- C code -------------------------------------------------------------------------

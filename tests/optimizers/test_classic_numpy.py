@@ -246,7 +246,7 @@ def test_settings_are_well_conditioned(index):
     assert max_relative_error(reference[-1:], reference[:1]) > 0.1  # and they do move
 
 
-@settings(max_examples=12, deadline=None, derandomize=True)
+@settings(max_examples=8, deadline=None, derandomize=True)
 @given(
     name=st.sampled_from(["adam", "adamax", "rmsprop", "adagrad", "adadelta", "adagrad_window"]),
     learning_rate=st.floats(1e-4, 0.05),
