@@ -68,6 +68,21 @@ def triad_bandwidth(n: int, reps: int = 20) -> float:
 
 
 # --------------------------------------------------------------------------- runners
+def resolve_mode(label: str):
+    """A PyTensor mode from a backend label: "CVM" (the C backend, with symupdates' fused
+    multi-tensor step), "CVM-nogc" (the same with ``allow_gc=False``), "CVM-unfused" (the
+    C backend as PyTensor ships it), "NUMBA", "JAX"."""
+    from pytensor.compile.mode import Mode
+
+    if label == "CVM":
+        return Mode(linker="cvm", optimizer="fast_run")
+    if label == "CVM-nogc":
+        return Mode(linker="cvm", optimizer="fast_run").clone(link_kwargs={"allow_gc": False})
+    if label == "CVM-unfused":
+        return Mode(linker="cvm", optimizer="fast_run").excluding("symupdates_fusion")
+    return label
+
+
 def synchronised(fn, updates):
     """``fn`` that returns once its updates are computed.
 
@@ -88,7 +103,7 @@ def synchronised(fn, updates):
 
 
 def symupdates_step(name, shapes, mode, packed=False):
-    """symupdates' step; ``packed``: every tensor lives in one flat vector (symupdates.pack)."""
+    """symupdates' step; ``packed``: every tensor is a view of one flat vector (symupdates.flat_parameters)."""
     import pytensor
 
     import symupdates
@@ -97,9 +112,8 @@ def symupdates_step(name, shapes, mode, packed=False):
     params = [pytensor.shared(rng.normal(size=s).astype("float32"), name=f"p{i}") for i, s in enumerate(shapes)]
     grads = [pytensor.shared(rng.normal(size=s).astype("float32")) for s in shapes]
     if packed:
-        # the loss would read the parameters through pack(params).replace(loss), so its
-        # gradient is one flat vector too; here the gradients are given
-        params = [symupdates.pack(params).flat]
+        # a loss built on the views would have one flat gradient too; here the gradients are given
+        params = [symupdates.flat_parameters({p.name: p.get_value() for p in params}).flat]
         grads = [pytensor.shared(np.concatenate([g.get_value().ravel() for g in grads]))]
     kwargs = {
         "adam": lambda: symupdates.adam(grads, params, learning_rate=1e-3),
@@ -119,7 +133,7 @@ def symupdates_step(name, shapes, mode, packed=False):
             fn._jax.block_until_ready(fn._values)
 
         return step
-    return synchronised(pytensor.function([], [], updates=updates, mode=mode), updates)
+    return synchronised(pytensor.function([], [], updates=updates, mode=resolve_mode(mode)), updates)
 
 
 def pymc_step(name, shapes, mode):
@@ -135,7 +149,7 @@ def pymc_step(name, shapes, mode):
     try:
         with pytensor.config.change_flags(floatX="float32"):
             updates = fn_(grads, params, learning_rate=1e-3) if name != "adadelta" else fn_(grads, params)
-            return synchronised(pytensor.function([], [], updates=updates, mode=mode), updates)
+            return synchronised(pytensor.function([], [], updates=updates, mode=resolve_mode(mode)), updates)
     except Exception:  # pymc cannot build some float32 graphs
         return None
 
@@ -233,7 +247,7 @@ def numpy_adam_step(name, shapes):
 #: PyTensor's NUMBA and JAX compilation of a graph of ~150 separate tensors was killed
 #: for lack of memory (23 GB) on the benchmark machine, and the C backend's compile
 #: time grows superlinearly (issue 6: pymc adam, 1,000 tensors, 142 s).
-UNPACKED_LIMIT = {"NUMBA": 20, "JAX": 20, "CVM": 300}
+UNPACKED_LIMIT = {"NUMBA": 20, "JAX": 20, "CVM": 2000, "CVM-nogc": 2000, "CVM-unfused": 500}
 
 
 def competitors(name, shapes, backends):
@@ -241,15 +255,15 @@ def competitors(name, shapes, backends):
     out = OrderedDict()
     for mode in backends:
         if len(shapes) > UNPACKED_LIMIT.get(mode, 10**9):
-            why = f"not run: {len(shapes)} separate tensors exceed the {mode} compile limit"
-            out[f"symupdates {mode}"] = out[f"pymc {mode}"] = why
+            out[f"symupdates {mode}"] = f"not run: {len(shapes)} separate tensors exceed the {mode} compile limit"
         else:
             out[f"symupdates {mode}"] = lambda mode=mode: symupdates_step(name, shapes, mode)
-            out[f"pymc {mode}"] = lambda mode=mode: pymc_step(name, shapes, mode)
+            if mode not in ("CVM", "CVM-nogc"):  # on CVM, pymc's graph gets the same fused step as ours
+                out[f"pymc {mode}"] = lambda mode=mode: pymc_step(name, shapes, mode)
             if mode == "JAX":
                 out["symupdates.compile (JAX, device-resident)"] = lambda: symupdates_step(name, shapes, "device")
         if len(shapes) > 1:
-            out[f"symupdates packed {mode}"] = lambda mode=mode: symupdates_step(name, shapes, mode, packed=True)
+            out[f"symupdates flat {mode}"] = lambda mode=mode: symupdates_step(name, shapes, mode, packed=True)
     out["torch foreach"] = lambda: torch_step(name, shapes, "foreach")
     out["torch fused"] = lambda: torch_step(name, shapes, "fused")
     out["optax jit+donate"] = lambda: optax_step(name, shapes)
@@ -270,65 +284,83 @@ def bench(steps: dict, rounds: int, per_round: int) -> dict:
     return {k: statistics.median(v) for k, v in times.items()}
 
 
-def _compile_case(n, mode, path):
-    """(build s, compile s, step s) of one Adam graph over ``n`` float32 tensors of 64.
+def _compile_case(n: int, mode: str, path: str) -> dict:
+    """Build, compile and first-call time, step time and peak memory of one Adam graph over
+    ``n`` float32 tensors of 64 (run in a fresh process by :func:`compile_times`).
 
-    ``path``: "symupdates" / "pymc" (separate tensors, gradients given); "packed"
-    (symupdates.pack, the loss ``sum_i <p_i, g_i>`` read through the packed views, so
-    the gradient is the given one but flows through the views' Split and its Join);
-    "model only" (that packed loss and its gradient, no optimizer: what any optimizer
-    starts from, so "packed" minus it is the optimizer's share).
+    ``path``: "separate" (n shared tensors, gradients given) or "flat" (the tensors
+    created by ``symupdates.flat_parameters``, the loss ``sum_i <p_i, g_i>`` built on
+    the views, so the gradient flows through their Split and its Join).
     """
+    import resource
+
     import pytensor
     import pytensor.tensor as pt
 
     import symupdates
 
-    params = [pytensor.shared(np.zeros(64, "float32"), name=f"p{i}") for i in range(n)]
-    grads = [pytensor.shared(np.ones(64, "float32")) for _ in range(n)]
     t0 = time.perf_counter()
-    if path in ("packed", "model only"):
-        packed = symupdates.pack(params)
-        loss = packed.replace(pt.add(*[(p * g).sum() for p, g in zip(params, grads)]))
-        if path == "packed":
-            outputs, updates = [], symupdates.adam(loss, [packed.flat])
-        else:
-            outputs, updates = [pytensor.grad(loss, packed.flat)], {}
-    elif path == "pymc":
-        import pymc.variational.updates as pu
-
-        with pytensor.config.change_flags(floatX="float32"):  # pymc's adam needs it for float32 parameters
-            outputs, updates = [], pu.adam(grads, params)
+    grads = [pytensor.shared(np.ones(64, "float32")) for _ in range(n)]
+    if path == "flat":
+        params = symupdates.flat_parameters({f"p{i}": np.zeros(64, "float32") for i in range(n)})
+        loss = pt.add(*[(params[f"p{i}"] * g).sum() for i, g in enumerate(grads)])
+        updates = symupdates.adam(loss, [params.flat])
     else:
-        outputs, updates = [], symupdates.adam(grads, params)
+        params = [pytensor.shared(np.zeros(64, "float32"), name=f"p{i}") for i in range(n)]
+        updates = symupdates.adam(grads, params)
     t1 = time.perf_counter()
-    fn = pytensor.function([], outputs, updates=updates, mode=mode)
+    fn = pytensor.function([], [], updates=updates, mode=resolve_mode(mode))
+    fn()  # Numba compiles at the first call
     t2 = time.perf_counter()
-    return t1 - t0, t2 - t1, bench({"s": fn}, 5, 3)["s"]
+    step = bench({"s": fn}, 5, 3)["s"]
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"build": t1 - t0, "compile": t2 - t1, "step": step, "rss": rss}
 
 
-def compile_times(sizes, backends, unpacked_max):
-    """Graph-build and compile time of Adam against the number of parameters."""
-    print("## Adam: build and compile time vs number of parameters (64 float32 each)\n")
-    print(f"Separate tensors are compiled up to {unpacked_max} parameters on CVM (compile time grows")
-    others = ", ".join(f"{k} {v}" for k, v in UNPACKED_LIMIT.items() if k != "CVM")
-    print(f"superlinearly), elsewhere up to {others} (memory).\n")
-    _compile_case(2, backends[0], "packed")  # first compilation in a process pays one-off costs
-    print("| parameters | path | backend | build s | compile s | step ms |")
-    print("|---|---|---|---|---|---|")
+def _compile_in_subprocess(n, mode, path, compiledir, timeout) -> dict | str:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, PYTENSOR_FLAGS=f"compiledir={compiledir}")
+    try:
+        out = subprocess.run(
+            [sys.executable, __file__, "--compile-case", f"{n},{mode},{path}"],
+            env=env, capture_output=True, text=True, timeout=timeout, check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return f"over {timeout} s"
+    if out.returncode != 0:
+        return f"failed: {(out.stderr.strip().splitlines() or ['exit ' + str(out.returncode)])[-1][:60]}"
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def compile_times(sizes, backends, unpacked_max, timeout):
+    """Compile time (with the first call) of Adam against the number of parameters, each case in
+    a fresh process: cold (an empty compile cache) then warm (the cache the cold run left)."""
+    import tempfile
+
+    print("## Adam: compile time (including the first call) vs number of parameters (64 float32 each)\n")
+    print("Each case runs in a fresh process; cold: an empty PyTensor compile cache, warm: the same")
+    print(f"case again on the cache the cold run filled. Separate tensors up to {unpacked_max} parameters.\n")
+    print("| parameters | path | backend | build s | compile cold s | compile warm s | step ms | peak RSS MB cold / warm |")
+    print("|---|---|---|---|---|---|---|---|")
     for n in sizes:
         for mode in backends:
-            paths = ["model only", "packed"]
-            # NUMBA/JAX keep the step table's memory limit; the C backend goes to ``unpacked_max``
-            if n <= (unpacked_max if mode == "CVM" else UNPACKED_LIMIT.get(mode, unpacked_max)):
-                paths += ["symupdates", "pymc"]
+            paths = ["flat"] + (["separate"] if n <= min(unpacked_max, UNPACKED_LIMIT.get(mode, unpacked_max)) else [])
             for path in paths:
-                try:
-                    build, comp, step = _compile_case(n, mode, path)
-                except Exception as err:  # reported, not hidden
-                    print(f"| {n} | {path} | {mode} | failed: {type(err).__name__} | | |")
+                with tempfile.TemporaryDirectory() as compiledir:
+                    cold = _compile_in_subprocess(n, mode, path, compiledir, timeout)
+                    warm = _compile_in_subprocess(n, mode, path, compiledir, timeout) if isinstance(cold, dict) else cold
+                if isinstance(cold, str) or isinstance(warm, str):
+                    print(f"| {n} | {path} | {mode} | {cold if isinstance(cold, str) else warm} | | | | |", flush=True)
                     continue
-                print(f"| {n} | {path} | {mode} | {build:.2f} | {comp:.2f} | {step * 1e3:.3f} |", flush=True)
+                print(
+                    f"| {n} | {path} | {mode} | {cold['build']:.2f} | {cold['compile']:.2f} | {warm['compile']:.2f} "
+                    f"| {warm['step'] * 1e3:.3f} | {cold['rss']:.0f} / {warm['rss']:.0f} |",
+                    flush=True,
+                )
     print()
 
 
@@ -336,20 +368,28 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scale", type=float, default=1.0, help="fraction of the 10M elements per layout")
     ap.add_argument("--optimizers", default=",".join(OPTIMIZERS))
-    ap.add_argument("--backends", default="CVM,NUMBA,JAX", help="PyTensor modes to time")
+    ap.add_argument("--backends", default="CVM,CVM-unfused,NUMBA,JAX", help="PyTensor modes to time")
     ap.add_argument("--layouts", default=None, help='comma-separated subset of layout names ("" for none)')
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--per-round", type=int, default=3)
     ap.add_argument("--compile", default="", help="comma-separated parameter counts for the compile-time table")
-    ap.add_argument("--unpacked-max", type=int, default=500, help="largest count compiled as separate tensors")
+    ap.add_argument("--unpacked-max", type=int, default=2000, help="largest count compiled as separate tensors")
+    ap.add_argument("--timeout", type=int, default=900, help="seconds allowed to one compile case")
+    ap.add_argument("--compile-case", default="", help=argparse.SUPPRESS)  # n,mode,path: one case, JSON out
     args = ap.parse_args(argv)
+    if args.compile_case:
+        import json
+
+        n, mode, path = args.compile_case.split(",")
+        print(json.dumps(_compile_case(int(n), mode, path)))
+        return
 
     import pytensor
 
     print(f"# symupdates step benchmark\n\nmachine: {platform.processor() or platform.machine()}, "
           f"python {platform.python_version()}, pytensor {pytensor.__version__}, scale {args.scale}\n")
     if args.compile:
-        compile_times([int(x) for x in args.compile.split(",")], args.backends.split(","), args.unpacked_max)
+        compile_times([int(x) for x in args.compile.split(",")], args.backends.split(","), args.unpacked_max, args.timeout)
     all_layouts = layouts(args.scale)
     chosen = list(all_layouts) if args.layouts is None else [x for x in args.layouts.split(",") if x]
     for lname in chosen:
@@ -357,18 +397,22 @@ def main(argv=None):
         n = sum(int(np.prod(s)) for s in shapes)
         bw = triad_bandwidth(n)
         print(f"## {lname}: {len(shapes)} tensors, {n:,} float32 elements; triad bandwidth {bw / 1e9:.1f} GB/s\n")
-        print("| optimizer | competitor | median ms/step | x fastest | x bandwidth bound |")
-        print("|---|---|---|---|---|")
+        print("| optimizer | competitor | median ms/step | x fastest | x bandwidth bound | build+compile+first call s |")
+        print("|---|---|---|---|---|---|")
         for name in args.optimizers.split(","):
-            steps = {}
+            steps, setup = {}, {}
             for label, make in competitors(name, shapes, args.backends.split(",")).items():
                 if isinstance(make, str):
-                    print(f"| {name} | {label} | {make} | | |")
+                    print(f"| {name} | {label} | {make} | | | |")
                     continue
                 try:
+                    t = time.perf_counter()
                     fn = make()
+                    if fn is not None:
+                        fn()  # Numba and JAX compile at the first call
+                    setup[label] = time.perf_counter() - t
                 except Exception as err:  # a competitor that cannot run this case is reported, not hidden
-                    print(f"| {name} | {label} | failed: {type(err).__name__} | | |")
+                    print(f"| {name} | {label} | failed: {type(err).__name__} | | | |")
                     continue
                 if fn is not None:
                     steps[label] = fn
@@ -376,7 +420,7 @@ def main(argv=None):
             best = min(result.values())
             bound = TRAFFIC[name] * 4 * n / bw
             for label, t in sorted(result.items(), key=lambda kv: kv[1]):
-                print(f"| {name} | {label} | {t * 1e3:.3f} | {t / best:.2f} | {t / bound:.2f} |")
+                print(f"| {name} | {label} | {t * 1e3:.3f} | {t / best:.2f} | {t / bound:.2f} | {setup[label]:.1f} |")
         print()
 
 
