@@ -125,14 +125,14 @@ def test_the_guard_still_skips_a_non_finite_step_when_fused():
 
 
 def test_group_sizes_in_place_and_allow_gc_off(numpy_kernels):
-    """20 parameters give fused nodes of 16 and 4 tensors, updating parameters and
+    """20 parameters give fused nodes of 8, 8 and 4 tensors, updating parameters and
     state in place; ``allow_gc=False`` gives the same numbers."""
     shapes = [(i % 5 + 1, 3) for i in range(20)]
     factory = symupdates.get("adam", learning_rate=0.01)
     fused, got = _run(factory, C, "float64", shapes=shapes, n_steps=3)
     nodes = fused_nodes(fused)
-    assert [node.op.n_groups for node in nodes] == [16, 4]
-    assert GROUP_SIZES[0] == 16
+    assert [node.op.n_groups for node in nodes] == [8, 8, 4]
+    assert GROUP_SIZES[0] == 8
     for node in nodes:  # p, m, v of every tensor written in place
         assert len(node.op.destroy_map) == 3 * node.op.n_groups
     _, no_gc = _run(factory, C.clone(link_kwargs={"allow_gc": False}), "float64", shapes=shapes, n_steps=3)

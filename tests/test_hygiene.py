@@ -41,11 +41,12 @@ def test_no_machine_paths_in_python(path):
 
 
 def test_ci_script_uses_its_own_temporary_folder():
-    """.ci/run gives every job a fresh TMPDIR and PyTensor compiledir inside one folder it removes."""
+    """.ci/run gives every job a fresh TMPDIR and PyTensor base_compiledir (the C cache and, on
+    PyTensor 3, Numba's) inside one folder it removes."""
     script = (ROOT / ".ci" / "run").read_text()
     assert not [line for line in script.splitlines() if ABSOLUTE.search(line) and not line.lstrip().startswith("#")]
     assert re.search(r"export TMPDIR=\"\$work/", script)
-    assert re.search(r"compiledir=\$work/", script)
+    assert re.search(r"PYTENSOR_FLAGS=\"base_compiledir=\$work/", script)
     assert "trap 'rm -rf \"$work\"' EXIT" in script
 
 
