@@ -51,7 +51,7 @@ __all__ = ["fused_nodes", "GROUP_SIZES"]
 #: is cut into pieces of these sizes, so that one compiled C module (PyTensor
 #: caches one per op and input types) serves every model with the same step, and
 #: gcc's time per module stays a few seconds.
-GROUP_SIZES = (16, 8, 4, 2, 1)
+GROUP_SIZES = (8, 4, 2, 1)
 
 _KERNEL_VERSION = 1
 
