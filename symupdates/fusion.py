@@ -133,6 +133,8 @@ class MultiElemwise(COp):
         self.full = tuple(bool(f) for f in full)
         self.n_groups = int(n_groups)
         self.inplace = tuple(sorted(tuple(pair) for pair in inplace))
+        #: {output: the input whose buffer it writes}, within a group
+        self.written_input = dict(self.inplace)
         nin, nout = len(self.full), scalar_op.nout
         self.destroy_map = {
             g * nout + o: [g * nin + i] for g in range(self.n_groups) for o, i in self.inplace
@@ -204,7 +206,7 @@ class MultiElemwise(COp):
         composite = self._composite(node)
         group_in = node.inputs[: self.nin_group]
         group_out = node.outputs[: self.scalar_op.nout]
-        written = {i: o for o, i in self.inplace}
+        written = set(self.written_input.values())
         args, reads, element_in = [], [], []
         for i, (x, full) in enumerate(zip(group_in, self.full)):
             ctype = _c_type(x)
@@ -219,8 +221,9 @@ class MultiElemwise(COp):
         stores, element_out = [], []
         for o, y in enumerate(group_out):
             element_out.append(f"y{o}")
-            target = next((f"a{i}" for oo, i in self.inplace if oo == o), None)
-            if target is None:
+            if o in self.written_input:
+                target = f"a{self.written_input[o]}"
+            else:
                 args.append(f"{_c_type(y)}* __restrict__ b{o}")
                 target = f"b{o}"
             stores.append(f"{target}[k] = y{o};")
@@ -272,9 +275,8 @@ class MultiElemwise(COp):
                 )
             code.append(f"n = PyArray_SIZE(c{first});")
             for o, (out, var) in enumerate(zip(outs, node_outs)):
-                source = next((i for oo, i in self.inplace if oo == o), None)
-                if source is not None:
-                    code.append(f"Py_XDECREF({out}); {out} = c{source}; Py_INCREF({out});")
+                if o in self.written_input:
+                    code.append(f"Py_XDECREF({out}); {out} = c{self.written_input[o]}; Py_INCREF({out});")
                     continue
                 typenum = var.type.dtype_specs()[2]
                 code.append(
@@ -290,7 +292,7 @@ class MultiElemwise(COp):
             args += [
                 f"({_c_type(var)}*)PyArray_DATA({out})"
                 for o, (out, var) in enumerate(zip(outs, node_outs))
-                if all(oo != o for oo, _ in self.inplace)
+                if o not in self.written_input
             ]
             code.append(f"if ({name}_kernel({', '.join(args)})) {{ {release} {fail} }}")
             code += [release, "}"]
@@ -306,10 +308,10 @@ class MultiElemwise(COp):
 
 def _is_candidate(fgraph, node, updated) -> bool:
     """Whether ``node`` is an element-wise step of updated variables only, fit for the kernel."""
-    if not isinstance(node.op, Elemwise) or isinstance(node.op.scalar_op, ps.ScalarInnerGraphOp) and not isinstance(
-        node.op.scalar_op, ps.Composite
-    ):
+    if not isinstance(node.op, Elemwise):
         return False
+    if isinstance(node.op.scalar_op, ps.ScalarInnerGraphOp) and not isinstance(node.op.scalar_op, ps.Composite):
+        return False  # scalar loops and the like: their C code is not a plain expression
     out_pattern = node.outputs[0].type.broadcastable
     if not out_pattern or all(out_pattern):
         return False
