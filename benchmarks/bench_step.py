@@ -125,8 +125,8 @@ def symupdates_step(name, shapes, mode, packed=False):
         "momentum": lambda: symupdates.momentum(grads, params, learning_rate=1e-3),
     }
     updates = kwargs[name]()
-    if mode == "device":  # symupdates.compile: parameters and state stay JAX arrays on the device
-        fn = symupdates.compile([], [], updates, backend="jax")
+    if mode == "device":  # symupdates.jax_function: parameters and state stay JAX arrays on the device
+        fn = symupdates.jax_function([], [], updates)
 
         def step():
             fn()
@@ -262,7 +262,7 @@ def competitors(name, shapes, backends):
             if mode not in ("CVM", "CVM-nogc"):  # on CVM, pymc's graph gets the same fused step as ours
                 out[f"pymc {mode}"] = lambda mode=mode: pymc_step(name, shapes, mode)
             if mode == "JAX":
-                out["symupdates.compile (JAX, device-resident)"] = lambda: symupdates_step(name, shapes, "device")
+                out["symupdates.jax_function (JAX, device-resident)"] = lambda: symupdates_step(name, shapes, "device")
         if len(shapes) > 1:
             out[f"symupdates flat {mode}"] = lambda mode=mode: symupdates_step(name, shapes, mode, packed=True)
     out["torch foreach"] = lambda: torch_step(name, shapes, "foreach")

@@ -12,7 +12,7 @@ same family names: :mod:`symupdates.core`, :mod:`symupdates.transforms`,
 
 from symupdates import core, fusion, optimizers, schedules, transforms
 from symupdates.core import *  # noqa: F403
-from symupdates.device import DeviceFunction, compile
+from symupdates.device import DeviceFunction, jax_function
 from symupdates.optimizers.adam import *  # noqa: F403
 from symupdates.optimizers.averaging import *  # noqa: F403
 from symupdates.optimizers.factored import *  # noqa: F403
@@ -33,5 +33,5 @@ __version__ = "0.1.0"
 
 __all__ = [
     *core.__all__, *transforms.__all__, *optimizers.__all__, "Factory", "get", "available", "reduce_on_plateau",
-    "partition", "FROZEN", "pack", "Packed", "flat_parameters", "FlatParameters", "compile", "DeviceFunction",
+    "partition", "FROZEN", "pack", "Packed", "flat_parameters", "FlatParameters", "jax_function", "DeviceFunction",
 ]

@@ -27,7 +27,7 @@ def test_same_numbers_as_pytensor_function(dtype, name):
     params_b, x_b, loss_b = _problem(dtype)
     updates_a = opt(loss_a, params_a)
     reference = pytensor.function([x_a], loss_a, updates=updates_a, mode="JAX")
-    step = symupdates.compile([x_b], loss_b, opt(loss_b, params_b))
+    step = symupdates.jax_function([x_b], loss_b, opt(loss_b, params_b))
     for _ in range(15):
         data = rng.normal(size=(4, 3)).astype(dtype)
         np.testing.assert_allclose(np.asarray(step(data)), reference(data), rtol=1e-6 if dtype == "float32" else 1e-12)
@@ -44,7 +44,7 @@ def test_same_numbers_as_pytensor_function(dtype, name):
 def test_load_reads_new_values_and_sync_round_trips():
     w = pytensor.shared(np.zeros(3), name="w")
     loss = ((w - 1.0) ** 2).sum()
-    step = symupdates.compile([], loss, symupdates.sgd(loss, [w], learning_rate=0.5))
+    step = symupdates.jax_function([], loss, symupdates.sgd(loss, [w], learning_rate=0.5))
     step()
     step.sync()
     np.testing.assert_allclose(w.get_value(), np.ones(3))
@@ -55,11 +55,28 @@ def test_load_reads_new_values_and_sync_round_trips():
     np.testing.assert_allclose(w.get_value(), np.ones(3))
 
 
-def test_bad_backend_and_arity():
+def test_arity_and_layout_arguments_need_a_mesh():
     w = pytensor.shared(np.zeros(3), name="w")
     loss = (w**2).sum()
-    with pytest.raises(ValueError, match="backend"):
-        symupdates.compile([], loss, symupdates.sgd(loss, [w]), backend="cuda")
-    step = symupdates.compile([], loss, symupdates.sgd(loss, [w]))
+    step = symupdates.jax_function([], loss, symupdates.sgd(loss, [w]))
     with pytest.raises(ValueError, match="input"):
         step(np.ones(3))
+    with pytest.raises(ValueError, match="mesh"):
+        symupdates.jax_function([], loss, symupdates.sgd(loss, [w]), strategy="zero")
+    with pytest.raises(ValueError, match="mesh"):
+        symupdates.jax_function([], loss, symupdates.sgd(loss, [w]), shardings={"w": None})
+    with pytest.raises(ValueError, match="strategy"):
+        symupdates.jax_function([], loss, symupdates.sgd(loss, [w]), mesh=_one_device_mesh(), strategy="zero3")
+    with pytest.raises(ValueError, match="not both"):
+        import jax
+
+        symupdates.jax_function([], loss, symupdates.sgd(loss, [w]), mesh=_one_device_mesh(), device=jax.devices()[0])
+    with pytest.raises(ValueError, match="PartitionSpec"):
+        symupdates.jax_function([], loss, symupdates.sgd(loss, [w]), mesh=_one_device_mesh(), shardings={"w": 3})
+
+
+def _one_device_mesh():
+    import jax
+    from jax.sharding import Mesh
+
+    return Mesh(np.array(jax.devices()[:1]), ("data",))

@@ -80,6 +80,11 @@ class Updates(OrderedDict):
         return OrderedDict((e.var.name, e.var) for e in self._entries)
 
     @property
+    def state_params(self) -> OrderedDict:
+        """{state variable: the parameter it belongs to, or ``None`` for state shared by all}."""
+        return OrderedDict((e.var, None if e.param is None else self.params[e.param]) for e in self._entries)
+
+    @property
     def learning_rate(self):
         """The learning rate of the latest step, as an object with ``get_value()``.
 

@@ -57,6 +57,16 @@ def test_adam_state_names():
     assert sorted(updates.state) == sorted(["W.adam.m", "W.adam.v", "b.adam.m", "b.adam.v", "adam.step"])
 
 
+def test_state_params_maps_each_state_variable_to_its_parameter():
+    w = pytensor.shared(np.zeros((2, 3)), name="w")
+    b = pytensor.shared(np.zeros(3), name="b")
+    loss = (w**2).sum() + (b**2).sum()
+    groups = symupdates.merge(symupdates.adam(loss, [w], name="a"), symupdates.momentum(loss, [b], name="s"))
+    owners = {var.name: (param.name if param is not None else None) for var, param in groups.state_params.items()}
+    assert owners == {"a.w.adam.m": "w", "a.w.adam.v": "w", "a.adam.step": None, "s.b.momentum.velocity": "b"}
+    assert list(groups.state_params) == list(groups.state.values())
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_state_names_start_with_param_or_optimizer(name):
     params = make_params()

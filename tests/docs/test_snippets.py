@@ -16,7 +16,9 @@ commands, a sketch of a graph) is marked by the reST comment
 ``.. not-run: <reason>`` just before it; any other block runs.
 
 Each block runs on its own (it imports what it needs), in the default mode of
-the installed PyTensor, with the current folder in the test's ``tmp_path``.
+the installed PyTensor, with the current folder in the test's ``tmp_path``. A
+block marked ``.. run-alone: NAME=VALUE ...`` runs in a fresh Python process
+with those environment variables (e.g. JAX's device count, fixed when JAX starts).
 README.md's one Python block is run by ``tests/docs/test_readme.py``.
 """
 
@@ -26,7 +28,11 @@ import contextlib
 import dataclasses
 import doctest
 import io
+import os
 import re
+import shlex
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -44,6 +50,7 @@ CODE_DIRECTIVE = re.compile(r"^(\s*)\.\. (?:code-block|code|sourcecode)::\s*(\S*
 #: Directives whose body is not reST (``plot`` bodies are run by the docs build), skipped whole.
 OPAQUE_DIRECTIVE = re.compile(r"^(\s*)\.\. (?:math|raw|plot|graphviz|csv-table)::")
 NOT_RUN = re.compile(r"^\s*\.\. not-run:(.*)$")
+RUN_ALONE = re.compile(r"^\s*\.\. run-alone:(.*)$")
 PRINTS = re.compile(r"#\s*prints\s(.*?)\s*$", flags=re.M)
 IMPORTS = re.compile(r"^\s*(?:>>>\s*)?(?:import|from)\s+(\w+)", flags=re.M)
 NUMBER = re.compile(r"-?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?")
@@ -56,6 +63,7 @@ class Block:
     language: str
     source: str
     not_run: str | None  # the reason given by a ``.. not-run:`` comment
+    alone: dict | None = None  # the environment of a ``.. run-alone:`` block
 
     @property
     def where(self) -> str:
@@ -91,9 +99,10 @@ def parse(text: str, path: Path) -> list[Block]:
 
     def add(head: int, first: int, end: int, language: str) -> None:
         above = next((lines[k] for k in range(head - 1, -1, -1) if lines[k].strip()), "")
-        mark = NOT_RUN.match(above)
+        mark, alone = NOT_RUN.match(above), RUN_ALONE.match(above)
         source = textwrap.dedent("\n".join(lines[first:end])) + "\n"
-        blocks.append(Block(path, first + 1, language, source, mark and mark.group(1).strip()))
+        env = alone and dict(item.split("=", 1) for item in shlex.split(alone.group(1)))
+        blocks.append(Block(path, first + 1, language, source, mark and mark.group(1).strip(), env))
 
     i, paragraph = 0, 0
     while i < len(lines):
@@ -173,11 +182,17 @@ def _doctest_failures(block: Block) -> str:
 
 def _print_mismatch(block: Block) -> str:
     """Run a code block; how what it prints differs from its ``# prints`` comments ("" when it does not)."""
-    code = compile("\n" * (block.line - 1) + block.source, str(block.path), "exec", dont_inherit=True)  # tracebacks name the doc's lines
-    printed = io.StringIO()
-    with contextlib.redirect_stdout(printed):
-        exec(code, {"__name__": "__docs__"})
-    want, got = "".join(line + "\n" for line in PRINTS.findall(block.source)), printed.getvalue()
+    padded = "\n" * (block.line - 1) + block.source  # tracebacks name the doc's lines
+    if block.alone is None:
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            exec(compile(padded, str(block.path), "exec", dont_inherit=True), {"__name__": "__docs__"})
+        got = printed.getvalue()
+    else:
+        run = subprocess.run([sys.executable, "-c", padded], env={**os.environ, **block.alone}, capture_output=True, text=True)
+        assert run.returncode == 0, f"{block.where} fails in its own process:\n{run.stderr[-4000:]}"
+        got = run.stdout
+    want = "".join(line + "\n" for line in PRINTS.findall(block.source))
     checker = NumberChecker()
     if checker.check_output(want, got, FLAGS):
         return ""
@@ -236,14 +251,21 @@ def test_parser_finds_every_kind_of_block():
            x::
 
         Closing text.
+
+        .. run-alone: A=1 B="x y"
+
+        .. code-block:: python
+
+           e = 5
         """
     )
     blocks = parse(text, DOCS / "example.rst")
-    assert [(b.line, b.language, b.source, b.not_run) for b in blocks] == [
-        (7, "python", "a = 1\n\n   b = 2\n", None),
-        (14, "", "c = 3\n", None),
-        (16, "pycon", ">>> d = 4\n>>> d\n4\n", None),
-        (24, "text", "not python\n", "a sketch"),
+    assert [(b.line, b.language, b.source, b.not_run, b.alone) for b in blocks] == [
+        (7, "python", "a = 1\n\n   b = 2\n", None, None),
+        (14, "", "c = 3\n", None, None),
+        (16, "pycon", ">>> d = 4\n>>> d\n4\n", None, None),
+        (24, "text", "not python\n", "a sketch", None),
+        (36, "python", "e = 5\n", None, {"A": "1", "B": "x y"}),
     ]
 
 
