@@ -117,9 +117,11 @@ def symupdates_step(name, shapes, mode, packed=False):
         grads = [pytensor.shared(np.concatenate([g.get_value().ravel() for g in grads]))]
     kwargs = {
         "adam": lambda: symupdates.adam(grads, params, learning_rate=1e-3),
-        "adamw": lambda: symupdates.adamw(grads, params, learning_rate=1e-3)
-        if hasattr(symupdates, "adamw")
-        else symupdates.adam(grads, params, form="torch", decoupled_weight_decay=1e-2),
+        "adamw": lambda: (
+            symupdates.adamw(grads, params, learning_rate=1e-3)
+            if hasattr(symupdates, "adamw")
+            else symupdates.adam(grads, params, form="torch", decoupled_weight_decay=1e-2)
+        ),
         "rmsprop": lambda: symupdates.rmsprop(grads, params, learning_rate=1e-3),
         "adadelta": lambda: symupdates.adadelta(grads, params),
         "momentum": lambda: symupdates.momentum(grads, params, learning_rate=1e-3),
@@ -137,8 +139,8 @@ def symupdates_step(name, shapes, mode, packed=False):
 
 
 def pymc_step(name, shapes, mode):
-    import pytensor
     import pymc.variational.updates as pu
+    import pytensor
 
     if name == "adamw":
         return None
@@ -329,7 +331,11 @@ def _compile_in_subprocess(n, mode, path, compiledir, timeout) -> dict | str:
     try:
         out = subprocess.run(
             [sys.executable, __file__, "--compile-case", f"{n},{mode},{path}"],
-            env=env, capture_output=True, text=True, timeout=timeout, check=False,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
     except subprocess.TimeoutExpired:
         return f"over {timeout} s"
@@ -346,7 +352,9 @@ def compile_times(sizes, backends, unpacked_max, timeout):
     print("## Adam: compile time (including the first call) vs number of parameters (64 float32 each)\n")
     print("Each case runs in a fresh process; cold: an empty PyTensor compile cache, warm: the same")
     print(f"case again on the cache the cold run filled. Separate tensors up to {unpacked_max} parameters.\n")
-    print("| parameters | path | backend | build s | compile cold s | compile warm s | step ms | peak RSS MB cold / warm |")
+    print(
+        "| parameters | path | backend | build s | compile cold s | compile warm s | step ms | peak RSS MB cold / warm |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for n in sizes:
         for mode in backends:
@@ -354,7 +362,9 @@ def compile_times(sizes, backends, unpacked_max, timeout):
             for path in paths:
                 with tempfile.TemporaryDirectory() as compiledir:
                     cold = _compile_in_subprocess(n, mode, path, compiledir, timeout)
-                    warm = _compile_in_subprocess(n, mode, path, compiledir, timeout) if isinstance(cold, dict) else cold
+                    warm = (
+                        _compile_in_subprocess(n, mode, path, compiledir, timeout) if isinstance(cold, dict) else cold
+                    )
                 if isinstance(cold, str) or isinstance(warm, str):
                     print(f"| {n} | {path} | {mode} | {cold if isinstance(cold, str) else warm} | | | | |", flush=True)
                     continue
@@ -388,10 +398,14 @@ def main(argv=None):
 
     import pytensor
 
-    print(f"# symupdates step benchmark\n\nmachine: {platform.processor() or platform.machine()}, "
-          f"python {platform.python_version()}, pytensor {pytensor.__version__}, scale {args.scale}\n")
+    print(
+        f"# symupdates step benchmark\n\nmachine: {platform.processor() or platform.machine()}, "
+        f"python {platform.python_version()}, pytensor {pytensor.__version__}, scale {args.scale}\n"
+    )
     if args.compile:
-        compile_times([int(x) for x in args.compile.split(",")], args.backends.split(","), args.unpacked_max, args.timeout)
+        compile_times(
+            [int(x) for x in args.compile.split(",")], args.backends.split(","), args.unpacked_max, args.timeout
+        )
     all_layouts = layouts(args.scale)
     chosen = list(all_layouts) if args.layouts is None else [x for x in args.layouts.split(",") if x]
     for lname in chosen:
@@ -399,7 +413,9 @@ def main(argv=None):
         n = sum(int(np.prod(s)) for s in shapes)
         bw = triad_bandwidth(n)
         print(f"## {lname}: {len(shapes)} tensors, {n:,} float32 elements; triad bandwidth {bw / 1e9:.1f} GB/s\n")
-        print("| optimizer | competitor | median ms/step | x fastest | x bandwidth bound | build+compile+first call s |")
+        print(
+            "| optimizer | competitor | median ms/step | x fastest | x bandwidth bound | build+compile+first call s |"
+        )
         print("|---|---|---|---|---|---|")
         for name in args.optimizers.split(","):
             steps, setup = {}, {}

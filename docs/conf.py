@@ -151,9 +151,18 @@ def _heading(text: str, char: str) -> list[str]:
 
 #: Transform modules, in the order their sections appear on the API page.
 TRANSFORM_MODULES = [
-    "core.transform", "transforms.linear", "transforms.momentum", "transforms.rms", "transforms.adam",
-    "transforms.sign", "transforms.layerwise", "transforms.factored", "transforms.averaging",
-    "transforms.clipping", "schedules.plateau", "transforms.wrappers",
+    "core.transform",
+    "transforms.linear",
+    "transforms.momentum",
+    "transforms.rms",
+    "transforms.adam",
+    "transforms.sign",
+    "transforms.layerwise",
+    "transforms.factored",
+    "transforms.averaging",
+    "transforms.clipping",
+    "schedules.plateau",
+    "transforms.wrappers",
 ]
 #: Names that the API page shows in a section other than their module's.
 OPTION_NAMES = {
@@ -165,7 +174,11 @@ STATE_NAMES = {
     "symupdates.core.context": ["BuildContext", "scalar_dtype"],
     "symupdates.core.gradients": ["check_params"],
     "symupdates.transforms.moments": [
-        "moving_average", "running_max", "bias_correction", "coefficient", "rms_denominator",
+        "moving_average",
+        "running_max",
+        "bias_correction",
+        "coefficient",
+        "rms_denominator",
     ],
     "symupdates.core.checks": ["InputError", "ArgumentError"],
 }

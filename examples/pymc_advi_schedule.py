@@ -33,11 +33,15 @@ with pm.Model() as model:
         callbacks=[pm.callbacks.CheckParametersConvergence(every=100, diff="absolute", tolerance=1e-4), tracker],
         progressbar=False,
     )
-    print("learning rate at steps 0, 50, 100, 1000: " + ", ".join(f"{tracker['lr'][k]:.4f}" for k in (0, 50, 100, 1000)))
+    print(
+        "learning rate at steps 0, 50, 100, 1000: " + ", ".join(f"{tracker['lr'][k]:.4f}" for k in (0, 50, 100, 1000))
+    )
     # Inference.refine keeps the optimizer state (same compiled step); a new fit starts fresh.
     inference.refine(200, progressbar=False)
     post = approx.sample(2000)
-    print("adam + warmup_cosine: mu = %.3f +- %.3f" % (post.posterior["mu"].mean(), post.posterior["mu"].std()))
+    print(
+        f"adam + warmup_cosine: mu = {float(post.posterior['mu'].mean()):.3f} +- {float(post.posterior['mu'].std()):.3f}"
+    )
 
     # 2. PyMC's default optimizer, and the corrected variant of PyMC issue 8444.
     for name, opt in [

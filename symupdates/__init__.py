@@ -10,7 +10,9 @@ same family names: :mod:`symupdates.core`, :mod:`symupdates.transforms`,
 (:mod:`symupdates.fusion`) among PyTensor's C-backend rewrites.
 """
 
-from symupdates import core, fusion, optimizers, schedules, transforms
+# ``pymc`` is an attribute, not in __all__: ``from symupdates import *`` must not shadow PyMC's
+# own ``pymc`` (the module imports PyMC only when its functions run)
+from symupdates import core, fusion, optimizers, pymc, schedules, transforms
 from symupdates.core import *  # noqa: F403
 from symupdates.device import DeviceFunction, jax_function
 from symupdates.optimizers.adam import *  # noqa: F403
@@ -26,12 +28,22 @@ from symupdates.pack import FlatParameters, Packed, flat_parameters, pack
 from symupdates.schedules.plateau import reduce_on_plateau
 from symupdates.transforms import *  # noqa: F403
 
-# an attribute, not in __all__: ``from symupdates import *`` must not shadow PyMC's own ``pymc``
-from symupdates import pymc  # noqa: E402,F401  (imports PyMC only when its functions run)
-
 __version__ = "0.1.0"
 
 __all__ = [
-    *core.__all__, *transforms.__all__, *optimizers.__all__, "Factory", "get", "available", "reduce_on_plateau",
-    "partition", "FROZEN", "pack", "Packed", "flat_parameters", "FlatParameters", "jax_function", "DeviceFunction",
+    *core.__all__,
+    *transforms.__all__,
+    *optimizers.__all__,
+    "Factory",
+    "get",
+    "available",
+    "reduce_on_plateau",
+    "partition",
+    "FROZEN",
+    "pack",
+    "Packed",
+    "flat_parameters",
+    "FlatParameters",
+    "jax_function",
+    "DeviceFunction",
 ]

@@ -92,7 +92,9 @@ def _check_axes(spec, var, mesh, what, shape=None):
         )
     unknown = [n for entry in spec for n in _axis_names(entry) if n not in sizes]
     if unknown:
-        raise InputError(f"{what} {_describe(var)}: sharding {spec} names mesh axes {unknown} that are not in the mesh {sizes}.")
+        raise InputError(
+            f"{what} {_describe(var)}: sharding {spec} names mesh axes {unknown} that are not in the mesh {sizes}."
+        )
 
 
 def _check_divides(spec, shape, var, mesh, what):
@@ -137,8 +139,19 @@ class DeviceFunction:
         {input or shared variable: its :class:`~jax.sharding.PartitionSpec`}.
     """
 
-    def __init__(self, inputs, outputs, updates, *, donate=True, device=None, mesh=None, strategy=None,
-                 shardings=None, data_axis=None):
+    def __init__(
+        self,
+        inputs,
+        outputs,
+        updates,
+        *,
+        donate=True,
+        device=None,
+        mesh=None,
+        strategy=None,
+        shardings=None,
+        data_axis=None,
+    ):
         import jax
         from jax.sharding import Mesh, NamedSharding, PartitionSpec
         from pytensor.link.jax.dispatch import jax_funcify
@@ -167,13 +180,17 @@ class DeviceFunction:
         self.shared = [spec.variable for spec in fn.maker.inputs[len(inputs) :]]
         for var in self.shared:
             if not isinstance(var.type, TensorType):
-                raise InputError(f"jax_function keeps tensors on the device; shared variable {_describe(var)} is a {var.type}.")
+                raise InputError(
+                    f"jax_function keeps tensors on the device; shared variable {_describe(var)} is a {var.type}."
+                )
         self._update_slots = {out: inp - len(inputs) for out, inp in fgraph.update_mapping.items()}
 
         self.partition_specs = OrderedDict()
         for var in self._inputs:
             spec = _matching_rule(var, rules)
-            self.partition_specs[var] = spec if spec is not None else PartitionSpec(data_axis) if var.ndim else PartitionSpec()
+            self.partition_specs[var] = (
+                spec if spec is not None else PartitionSpec(data_axis) if var.ndim else PartitionSpec()
+            )
         owners = getattr(updates, "state_params", {})
         self._state = set(owners)
         specs = {}
@@ -191,7 +208,9 @@ class DeviceFunction:
         self._shardings = [NamedSharding(mesh, self.partition_specs[var]) for var in self._inputs + self.shared]
         replicated = NamedSharding(mesh, PartitionSpec())
         n_inputs = len(inputs)
-        out_shardings = [replicated] * len(outputs) + [self._shardings[n_inputs + slot] for slot in self._update_slots.values()]
+        out_shardings = [replicated] * len(outputs) + [
+            self._shardings[n_inputs + slot] for slot in self._update_slots.values()
+        ]
         donated = tuple(n_inputs + slot for slot in self._update_slots.values()) if donate else ()
         graph_fn = jax_funcify(fgraph)
         self._step = jax.jit(
@@ -236,7 +255,11 @@ class DeviceFunction:
         from jax.experimental import multihost_utils
 
         for var, value in zip(self.shared, self._values):
-            whole = np.asarray(value) if value.is_fully_addressable else multihost_utils.process_allgather(value, tiled=True)
+            whole = (
+                np.asarray(value)
+                if value.is_fully_addressable
+                else multihost_utils.process_allgather(value, tiled=True)
+            )
             var.set_value(np.asarray(whole).astype(var.dtype, copy=False), borrow=True)
 
     def _argument(self, var, value, sharding):
@@ -257,8 +280,18 @@ class DeviceFunction:
         return outs[0] if self._single else outs
 
 
-def jax_function(inputs, outputs=None, updates=None, *, mesh=None, strategy=None, shardings=None, data_axis=None,
-                 donate=True, device=None):
+def jax_function(
+    inputs,
+    outputs=None,
+    updates=None,
+    *,
+    mesh=None,
+    strategy=None,
+    shardings=None,
+    data_axis=None,
+    donate=True,
+    device=None,
+):
     """Compile a training step whose parameters and optimizer state stay on JAX devices.
 
     The counterpart of :func:`pytensor.function` for JAX: the same arguments,
@@ -337,5 +370,14 @@ def jax_function(inputs, outputs=None, updates=None, *, mesh=None, strategy=None
     >>> np.round(w.get_value(), 3)
     array([1., 1., 1.])
     """
-    return DeviceFunction(inputs, outputs, updates or {}, donate=donate, device=device, mesh=mesh, strategy=strategy,
-                          shardings=shardings, data_axis=data_axis)
+    return DeviceFunction(
+        inputs,
+        outputs,
+        updates or {},
+        donate=donate,
+        device=device,
+        mesh=mesh,
+        strategy=strategy,
+        shardings=shardings,
+        data_axis=data_axis,
+    )

@@ -136,9 +136,7 @@ class MultiElemwise(COp):
         #: {output: the input whose buffer it writes}, within a group
         self.written_input = dict(self.inplace)
         nin, nout = len(self.full), scalar_op.nout
-        self.destroy_map = {
-            g * nout + o: [g * nin + i] for g in range(self.n_groups) for o, i in self.inplace
-        }
+        self.destroy_map = {g * nout + o: [g * nin + i] for g in range(self.n_groups) for o, i in self.inplace}
 
     @property
     def nin_group(self):
@@ -153,9 +151,7 @@ class MultiElemwise(COp):
         outputs = []
         for group in self._groups(inputs, self.nin_group):
             full = [x for x, f in zip(group, self.full) if f]
-            shape = tuple(
-                next((d for d in dims if d is not None), None) for dims in zip(*(x.type.shape for x in full))
-            )
+            shape = tuple(next((d for d in dims if d is not None), None) for dims in zip(*(x.type.shape for x in full)))
             scalar_types = [ps.get_scalar_type(x.type.dtype) for x in group]
             for out_type in self.scalar_op.output_types(scalar_types):
                 outputs.append(TensorType(out_type.dtype, shape=shape)())
@@ -164,9 +160,7 @@ class MultiElemwise(COp):
     def infer_shape(self, fgraph, node, input_shapes):
         nout = self.scalar_op.nout
         first = self.full.index(True)
-        return [
-            input_shapes[g * self.nin_group + first] for g in range(self.n_groups) for _ in range(nout)
-        ]
+        return [input_shapes[g * self.nin_group + first] for g in range(self.n_groups) for _ in range(nout)]
 
     def perform(self, node, inputs, output_storage):
         # NumPy, element by element, each operation rounded in its dtype: the reference the
@@ -288,7 +282,9 @@ class MultiElemwise(COp):
             args = ["n"]
             for i, x in enumerate(node_ins):
                 ctype = _c_type(x)
-                args.append(f"({ctype}*)PyArray_DATA(c{i})" if self.full[i] else f"(({ctype}*)PyArray_DATA({ins[i]}))[0]")
+                args.append(
+                    f"({ctype}*)PyArray_DATA(c{i})" if self.full[i] else f"(({ctype}*)PyArray_DATA({ins[i]}))[0]"
+                )
             args += [
                 f"({_c_type(var)}*)PyArray_DATA({out})"
                 for o, (out, var) in enumerate(zip(outs, node_outs))
@@ -385,6 +381,4 @@ def fused_nodes(fn) -> list:
 
 #: The registered rewrite (PyTensor's ``fast_run``, C backend only).
 fuse_update_steps = FuseUpdateSteps()
-optdb.register(
-    "symupdates_fusion", fuse_update_steps, "fast_run", "cxx_only", position=50.6
-)
+optdb.register("symupdates_fusion", fuse_update_steps, "fast_run", "cxx_only", position=50.6)

@@ -43,7 +43,9 @@ class _FlatLayout:
         sizes = [int(v.size) for v in values]
         self._offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
         #: The flat shared vector holding every tensor; optimize this one.
-        self.flat = pytensor.shared(np.concatenate([v.ravel() for v in values]), name=name, shape=(int(self._offsets[-1]),))
+        self.flat = pytensor.shared(
+            np.concatenate([v.ravel() for v in values]), name=name, shape=(int(self._offsets[-1]),)
+        )
         #: Each tensor as a reshaped piece of :attr:`flat`, with its static shape.
         self.views = [
             pt.specify_shape(piece.reshape(shape), static)

@@ -91,9 +91,12 @@ def equality(name, out):
         for label, (losses, params, state, step) in runs.items():
             shards = {p.name: [s.data.shape for s in step.device_values[p].addressable_shards] for p in step.shared}
             report[f"{dtype}/{label}"] = {
-                "vs_fast_run": largest_difference([np.array(losses), *params, *state], [np.array(fast_run[0]), *fast_run[1], *fast_run[2]]),
+                "vs_fast_run": largest_difference(
+                    [np.array(losses), *params, *state], [np.array(fast_run[0]), *fast_run[1], *fast_run[2]]
+                ),
                 "vs_one_device": largest_difference(
-                    [np.array(losses), *params, *state], [np.array(runs["one_device"][0]), *runs["one_device"][1], *runs["one_device"][2]]
+                    [np.array(losses), *params, *state],
+                    [np.array(runs["one_device"][0]), *runs["one_device"][1], *runs["one_device"][2]],
                 ),
                 "dtypes": sorted({str(v.dtype) for v in params + state}),
                 "specs": {getattr(v, "name", str(v)): str(spec) for v, spec in step.partition_specs.items()},
@@ -126,7 +129,9 @@ def save_load(name, path):
         step2(x, y)
     step2.sync()
     whole = run(name, "float64", lambda i, o, u: symupdates.jax_function(i, o, u, mesh=mesh(), strategy="zero"))
-    return largest_difference([p.get_value() for p in params2] + [v.get_value() for v in updates2.state.values()], whole[1] + whole[2])
+    return largest_difference(
+        [p.get_value() for p in params2] + [v.get_value() for v in updates2.state.values()], whole[1] + whole[2]
+    )
 
 
 def errors(out):
@@ -159,10 +164,12 @@ def multihost(process, port, out):
 
     jax.distributed.initialize(coordinator_address=f"127.0.0.1:{port}", num_processes=2, process_id=process)
     assert len(jax.devices()) == 4 and len(jax.local_devices()) == 2
-    losses, params, state, step = run("adam", "float64", lambda i, o, u: symupdates.jax_function(i, o, u, mesh=mesh(), strategy="zero"))
+    losses, params, state, step = run(
+        "adam", "float64", lambda i, o, u: symupdates.jax_function(i, o, u, mesh=mesh(), strategy="zero")
+    )
     local = {p.name: [s.data.shape for s in step.device_values[p].addressable_shards] for p in step.shared}
     if process == 0:
-        np.savez(out, losses=np.array(losses), *params, *state)
+        np.savez(out, *params, *state, losses=np.array(losses))
         with open(out + ".json", "w") as f:
             json.dump({"local_shards": local}, f)
     jax.distributed.shutdown()

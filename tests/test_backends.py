@@ -5,6 +5,7 @@ optimizer at once (each on its own copy of the parameters, float64 and
 float32), giving one compilation per mode.
 """
 
+import os
 from collections import OrderedDict
 
 import numpy as np
@@ -15,16 +16,12 @@ import pytest
 import symupdates
 from tests.conftest import FAST
 
-import os
-
 #: Cold-cache C and Numba compilation of every optimizer at once takes minutes on a
 #: shared 2-core machine, so CI checks a representative subset (moments + bias
 #: correction, a windowed state with a symbolic index, momentum, accumulators,
 #: factored state); SYMUPDATES_ALL_BACKENDS=1 checks every registered optimizer.
 SUBSET = ("adam", "adagrad_window", "rmsprop", "nesterov_momentum", "adadelta", "adafactor")
-NAMES = [
-    n for n in symupdates.available() if os.environ.get("SYMUPDATES_ALL_BACKENDS") == "1" or n in SUBSET
-]
+NAMES = [n for n in symupdates.available() if os.environ.get("SYMUPDATES_ALL_BACKENDS") == "1" or n in SUBSET]
 STEPS = 20
 RTOL = {"float64": 1e-10, "float32": 1e-5}
 ATOL = {"float64": 1e-12, "float32": 1e-6}

@@ -7,6 +7,8 @@ would tie them to the machine that wrote them.
 
 import ast
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -57,3 +59,13 @@ def test_the_check_catches_what_it_should():
         assert ABSOLUTE.search(text), text
     for text in ["docs/_build", "a/b", "https://pytensor.readthedocs.io/en/latest", "$work/tmp", "p / q"]:
         assert not ABSOLUTE.search(text), text
+
+
+@pytest.mark.parametrize("command", [["check"], ["format", "--check"]], ids=["lint", "format"])
+def test_tree_passes_ruff(command):
+    """The configuration in pyproject.toml is applied to the whole tree (run ``ruff format``
+    and ``ruff check --fix`` to repair what this reports)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "ruff", *command, "--no-cache", str(ROOT)], capture_output=True, text=True, cwd=ROOT
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -4,12 +4,12 @@ import numpy as np
 import pytensor
 import pytensor.tensor as pt
 import pytest
-
-import symupdates
-from tests.conftest import FAST
 from pytensor.graph.traversal import ancestors
 from pytensor.tensor.basic import Join, Split
 from pytensor.tensor.subtensor import IncSubtensor, Subtensor
+
+import symupdates
+from tests.conftest import FAST
 
 SHAPES = [(3, 4), (4,), (), (1, 1, 2, 2)]
 

@@ -21,12 +21,17 @@ pytest.importorskip("jax")
 
 WORKER = str(Path(__file__).with_name("sharding_worker.py"))
 # float64: reductions split across shards change the order of sums only; float32: XLA's and C's tanh/sqrt differ by ulps
-TOLERANCE = {"float64": {"vs_one_device": 1e-14, "vs_fast_run": 1e-13}, "float32": {"vs_one_device": 1e-6, "vs_fast_run": 2e-5}}
+TOLERANCE = {
+    "float64": {"vs_one_device": 1e-14, "vs_fast_run": 1e-13},
+    "float32": {"vs_one_device": 1e-6, "vs_fast_run": 2e-5},
+}
 
 
 def _worker(*args, devices=4, timeout=300):
     env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}", JAX_PLATFORMS="cpu")
-    return subprocess.Popen([sys.executable, WORKER, *map(str, args)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [sys.executable, WORKER, *map(str, args)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
 
 
 def _finish(process, timeout=300):
@@ -64,9 +69,14 @@ def test_layout_errors_name_the_variable_its_shape_and_the_mesh(tmp_path):
     messages = json.loads(out.read_text())
     assert set(messages) == {"indivisible_parameter", "unknown_axis", "too_many_entries", "indivisible_batch"}
     assert all("'data': 4" in m for m in messages.values())
-    assert "parameter 'b2' of shape (3,)" in messages["indivisible_parameter"] and "multiple of 4" in messages["indivisible_parameter"]
+    assert (
+        "parameter 'b2' of shape (3,)" in messages["indivisible_parameter"]
+        and "multiple of 4" in messages["indivisible_parameter"]
+    )
     assert "'W1'" in messages["unknown_axis"] and "['model']" in messages["unknown_axis"]
-    assert "'b1' of shape (12,)" in messages["too_many_entries"] and "2 entries for 1 axes" in messages["too_many_entries"]
+    assert (
+        "'b1' of shape (12,)" in messages["too_many_entries"] and "2 entries for 1 axes" in messages["too_many_entries"]
+    )
     assert "input 'x' of shape (10, 8)" in messages["indivisible_batch"]
 
 

@@ -13,6 +13,15 @@ from symupdates.core.state import Updates, merge
 from symupdates.core.transform import Transform, Wrapper, apply, as_transform, chain, identity
 
 __all__ = [
-    "InputError", "ArgumentError", "Updates", "Transform", "Wrapper", "BuildContext", "chain", "identity",
-    "as_transform", "get_or_compute_grads", "merge",
+    "InputError",
+    "ArgumentError",
+    "Updates",
+    "Transform",
+    "Wrapper",
+    "BuildContext",
+    "chain",
+    "identity",
+    "as_transform",
+    "get_or_compute_grads",
+    "merge",
 ]

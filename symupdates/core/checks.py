@@ -104,9 +104,7 @@ def check_scalar(
         raise InputError(f"`{name}` must be a number or a symbolic scalar, got {value!r}.")
     if isinstance(value, Variable):
         if not isinstance(value, TensorVariable) or value.ndim != 0:
-            raise InputError(
-                f"`{name}` must be a scalar; got {value.type}. Pass a 0-d tensor or shared variable."
-            )
+            raise InputError(f"`{name}` must be a scalar; got {value.type}. Pass a 0-d tensor or shared variable.")
         if value.dtype[:5] not in ("float", "int", "uint") and not value.dtype.startswith("int"):
             raise InputError(f"`{name}` must be real-valued; got dtype {value.dtype}.")
     elif constant_value(value) is None:

@@ -98,7 +98,9 @@ class BuildContext:
             with self.labelled(transform.name):
                 out = list(transform.build(self, list(directions)))
         if len(out) != len(self.targets):
-            raise InputError(f"transform {transform.name!r} returned {len(out)} directions for {len(self.targets)} parameters.")
+            raise InputError(
+                f"transform {transform.name!r} returned {len(out)} directions for {len(self.targets)} parameters."
+            )
         return [self.as_target_type(i, u) for i, u in enumerate(out)]
 
     def as_target_type(self, i: int, expr) -> Variable:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytensor
 import pytensor.tensor as pt
@@ -75,7 +74,7 @@ def _check_grad(i: int, grad, param) -> TensorVariable:
                 f"{param.name or f'params[{i}]'} has {param.type.shape} (axis {axis} differs)."
             )
     value_shape = param.get_value(borrow=True).shape
-    for axis, (gs, vs) in enumerate(zip(grad.type.shape, value_shape)):
+    for gs, vs in zip(grad.type.shape, value_shape):
         if gs is not None and gs != vs:
             raise InputError(
                 f"gradient {i} has static shape {grad.type.shape} but its parameter "

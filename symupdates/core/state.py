@@ -194,7 +194,11 @@ def merge(*update_sets: Updates, params=None) -> Updates:
 
     def described(k):
         state = list(update_sets[k].state)
-        return f"update set {k} (state {', '.join(state[:3])}{', ...' if len(state) > 3 else ''})" if state else f"update set {k}"
+        return (
+            f"update set {k} (state {', '.join(state[:3])}{', ...' if len(state) > 3 else ''})"
+            if state
+            else f"update set {k}"
+        )
 
     for k, updates in enumerate(update_sets):
         if not isinstance(updates, Updates):

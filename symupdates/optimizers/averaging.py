@@ -7,9 +7,9 @@ The averaging lives in :mod:`symupdates.transforms.averaging`; read the averages
 from __future__ import annotations
 
 from symupdates.core.checks import check_nonnegative, is_schedule
+from symupdates.optimizers.options import Recipe, optimizer
 from symupdates.transforms.averaging import average_iterates
 from symupdates.transforms.linear import add_decayed_weights
-from symupdates.optimizers.options import Recipe, optimizer
 
 __all__ = ["asgd"]
 

@@ -8,11 +8,16 @@ from __future__ import annotations
 import pytensor.tensor as pt
 
 from symupdates.core.checks import InputError, check_choice, check_decay, check_nonnegative, is_constant, is_schedule
-from symupdates.transforms.averaging import ema
 from symupdates.core.transform import chain
-from symupdates.transforms.factored import clip_by_block_rms, scale_by_factored_rms, scale_by_param_block_rms, scale_by_sm3
-from symupdates.transforms.linear import add_decayed_weights
 from symupdates.optimizers.options import Recipe, optimizer
+from symupdates.transforms.averaging import ema
+from symupdates.transforms.factored import (
+    clip_by_block_rms,
+    scale_by_factored_rms,
+    scale_by_param_block_rms,
+    scale_by_sm3,
+)
+from symupdates.transforms.linear import add_decayed_weights
 
 __all__ = ["adafactor", "sm3"]
 
@@ -114,8 +119,12 @@ def adafactor(
     decays = not is_constant(weight_decay, 0.0)
     direction = chain(
         scale_by_factored_rms(
-            decay_rate, decay_offset=decay_offset, min_dim_size_to_factor=min_dim_size_to_factor,
-            epsilon=epsilon, factored=factored, form=form,
+            decay_rate,
+            decay_offset=decay_offset,
+            min_dim_size_to_factor=min_dim_size_to_factor,
+            epsilon=epsilon,
+            factored=factored,
+            form=form,
         ),
         None if clipping_threshold is None else clip_by_block_rms(clipping_threshold),
         scale_by_param_block_rms(min_scale) if multiply_by_parameter_scale else None,

@@ -7,18 +7,20 @@ The trust ratio and NovoGrad's per-layer moment live in
 from __future__ import annotations
 
 from symupdates.core.checks import check_nonnegative, is_constant
-from symupdates.transforms.adam import scale_by_adam
 from symupdates.core.transform import chain
+from symupdates.optimizers.options import Recipe, optimizer
+from symupdates.transforms.adam import scale_by_adam
+from symupdates.transforms.layerwise import scale_by_novograd, scale_by_trust_ratio
 from symupdates.transforms.linear import add_decayed_weights
 from symupdates.transforms.momentum import trace
-from symupdates.optimizers.options import Recipe, optimizer
-from symupdates.transforms.layerwise import scale_by_novograd, scale_by_trust_ratio
 
 __all__ = ["lars", "lamb", "novograd"]
 
 
 @optimizer
-def lars(learning_rate=0.1, momentum=0.9, *, trust_coefficient=0.001, epsilon=0.0, nesterov=False, trust_ratio_mask=None):
+def lars(
+    learning_rate=0.1, momentum=0.9, *, trust_coefficient=0.001, epsilon=0.0, nesterov=False, trust_ratio_mask=None
+):
     r"""LARS (You et al., 2017): SGD with momentum and a layer-wise trust ratio.
 
     .. math::
@@ -112,7 +114,9 @@ def lamb(learning_rate=1e-3, beta1=0.9, beta2=0.999, epsilon=1e-6, *, weight_dec
     """
     check_nonnegative("weight_decay", weight_decay)
     decay = None if is_constant(weight_decay, 0.0) else add_decayed_weights(weight_decay, mask=weight_decay_mask)
-    return Recipe(chain(scale_by_adam(beta1, beta2, epsilon, form="torch"), decay, scale_by_trust_ratio()), learning_rate)
+    return Recipe(
+        chain(scale_by_adam(beta1, beta2, epsilon, form="torch"), decay, scale_by_trust_ratio()), learning_rate
+    )
 
 
 @optimizer(renamed={"weight_decay_rate": "weight_decay"})

@@ -2,12 +2,13 @@
 
 Each function only says *what* the optimizer is; the math lives in :mod:`symupdates.transforms.momentum`.
 """
+
 from __future__ import annotations
 
 from symupdates.core.checks import check_scalar, is_constant
 from symupdates.core.transform import identity
-from symupdates.transforms.momentum import parameter_momentum, trace
 from symupdates.optimizers.options import Recipe, optimizer
+from symupdates.transforms.momentum import parameter_momentum, trace
 
 __all__ = ["sgd", "momentum", "nesterov_momentum"]
 
@@ -110,5 +111,3 @@ def nesterov_momentum(learning_rate=1e-3, momentum=0.9):
        initialization and momentum in deep learning. ICML.
     """
     return Recipe(identity(), learning_rate, after=parameter_momentum(momentum, nesterov=True))
-
-

@@ -26,17 +26,17 @@ import re
 import numpy as np
 
 from symupdates.core.checks import (
-    is_constant,
     ArgumentError,
     InputError,
     check_nonnegative,
     check_scalar,
     constant_value,
+    is_constant,
     unknown_keyword,
     with_current_names,
 )
-from symupdates.transforms.clipping import clip_by_norm, clip_by_value, clip_global_norm, clip_weights
 from symupdates.core.transform import Transform, chain
+from symupdates.transforms.clipping import clip_by_norm, clip_by_value, clip_global_norm, clip_weights
 from symupdates.transforms.guards import multi_precision, nonfinite_option, skip_nonfinite
 from symupdates.transforms.linear import add_decayed_weights, scale, scale_by_learning_rate
 
@@ -230,7 +230,10 @@ def optimizer(recipe_fn=None, *, renamed: dict | None = None):
     name = recipe_fn.__name__
     recipe_sig = inspect.signature(recipe_fn)
     P = inspect.Parameter
-    params = [P("loss_or_grads", P.POSITIONAL_OR_KEYWORD, default=None), P("params", P.POSITIONAL_OR_KEYWORD, default=None)]
+    params = [
+        P("loss_or_grads", P.POSITIONAL_OR_KEYWORD, default=None),
+        P("params", P.POSITIONAL_OR_KEYWORD, default=None),
+    ]
     params += list(recipe_sig.parameters.values())
     # a common option the recipe declares itself is the recipe's; one that owns its weight
     # decay (AdamW's decoupled ``weight_decay``) owns both decay options
@@ -279,6 +282,7 @@ def optimizer(recipe_fn=None, *, renamed: dict | None = None):
 
     named.__signature__ = signature
     named.__doc__ = (recipe_fn.__doc__ or "").rstrip() + "\n" + options_doc(exclude=owned)
+
     def as_transform(**hyper) -> Transform:
         if hyper.get("name") is not None:
             raise InputError(

@@ -22,6 +22,7 @@ from symupdates.transforms.clipping import clip_jointly
 
 __all__ = ["partition", "FROZEN"]
 
+
 class _Frozen:
     def __repr__(self):
         return "symupdates.FROZEN"
@@ -76,7 +77,9 @@ class Partition:
             if group.optimizer is FROZEN or not index:
                 continue
             transform = as_transform(group.optimizer)
-            built.append(apply(transform, [grads[i] for i in index], [params[i] for i in index], loss=loss, name=group.name))
+            built.append(
+                apply(transform, [grads[i] for i in index], [params[i] for i in index], loss=loss, name=group.name)
+            )
         self.latest = merge(*built, params=params)
         return self.latest
 
@@ -99,7 +102,9 @@ class Partition:
             )
         empty = [name for name, index in members.items() if not index]
         if empty:
-            raise InputError(f"the groups {empty} select no parameter; check their selectors against the parameter names.")
+            raise InputError(
+                f"the groups {empty} select no parameter; check their selectors against the parameter names."
+            )
         return members
 
 
@@ -164,4 +169,3 @@ def partition(groups: Mapping[str, tuple], *, clip_global_norm=None) -> Partitio
     if clip_global_norm is not None:
         check_nonnegative("clip_global_norm", clip_global_norm, schedulable=False)
     return Partition(tuple(parts), clip_global_norm)
-

@@ -2,12 +2,13 @@
 
 Each function only says *what* the optimizer is; the math lives in :mod:`symupdates.transforms.rms`.
 """
+
 from __future__ import annotations
 
-from symupdates.core.checks import check_nonnegative, is_schedule, is_constant
-from symupdates.transforms.rms import scale_by_adadelta, scale_by_adagrad, scale_by_adagrad_window, scale_by_rms
-from symupdates.transforms.momentum import trace
+from symupdates.core.checks import check_nonnegative, is_constant, is_schedule
 from symupdates.optimizers.options import Recipe, optimizer
+from symupdates.transforms.momentum import trace
+from symupdates.transforms.rms import scale_by_adadelta, scale_by_adagrad, scale_by_adagrad_window, scale_by_rms
 
 __all__ = ["adagrad", "adagrad_window", "rmsprop", "adadelta"]
 
@@ -209,5 +210,3 @@ def adadelta(learning_rate=1.0, rho=0.95, epsilon=1e-6):
     .. [1] Zeiler, M. D. (2012). ADADELTA: An Adaptive Learning Rate Method. arXiv:1212.5701.
     """
     return Recipe(scale_by_adadelta(rho, epsilon), learning_rate)
-
-

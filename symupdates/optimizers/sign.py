@@ -7,9 +7,9 @@ common options are added by :func:`symupdates.optimizers.options.assemble`.
 from __future__ import annotations
 
 from symupdates.core.checks import check_decay
-from symupdates.transforms.averaging import ema
 from symupdates.core.transform import chain
 from symupdates.optimizers.options import Recipe, optimizer
+from symupdates.transforms.averaging import ema
 from symupdates.transforms.sign import scale_by_lion, scale_by_rprop, scale_by_sign
 
 __all__ = ["sign_sgd", "signum", "lion", "rprop"]

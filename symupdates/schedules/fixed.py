@@ -500,7 +500,10 @@ def warmup_cosine(init_value, peak_value, warmup_steps, decay_steps, end_value=0
     peak = float(check_scalar("peak_value", peak_value, schedulable=False))
     alpha = 0.0 if peak == 0.0 else float(end_value) / peak
     return Join(
-        (Polynomial(init_value, peak_value, 1.0, warmup_steps), CosineDecay(peak_value, decay_steps - warmup_steps, alpha, exponent)),
+        (
+            Polynomial(init_value, peak_value, 1.0, warmup_steps),
+            CosineDecay(peak_value, decay_steps - warmup_steps, alpha, exponent),
+        ),
         (warmup_steps,),
     )
 

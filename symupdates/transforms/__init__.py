@@ -5,7 +5,17 @@ running maxima, bias corrections); the other modules hold transforms.
 """
 
 from symupdates.transforms import (
-    adam, averaging, clipping, factored, guards, layerwise, linear, momentum, rms, sign, wrappers,
+    adam,
+    averaging,
+    clipping,
+    factored,
+    guards,
+    layerwise,
+    linear,
+    momentum,
+    rms,
+    sign,
+    wrappers,
 )
 from symupdates.transforms.adam import *  # noqa: F403
 from symupdates.transforms.averaging import *  # noqa: F403

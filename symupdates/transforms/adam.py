@@ -2,20 +2,25 @@
 
 Each turns a gradient ``g`` into a step direction (the learning rate comes later) and owns its moments.
 """
+
 from __future__ import annotations
 
 import dataclasses
 
 import pytensor.tensor as pt
 
-from symupdates.core.checks import is_constant, check_choice, check_decay, check_nonnegative, check_scalar
+from symupdates.core.checks import check_choice, check_decay, check_nonnegative, check_scalar, is_constant
 from symupdates.core.transform import Transform
-
 from symupdates.transforms.moments import bias_correction, coefficient, moving_average, running_max
 
 __all__ = [
-    "scale_by_adam", "scale_by_adamax", "scale_by_nadam", "scale_by_radam", "scale_by_belief",
-    "scale_by_yogi", "scale_by_adan",
+    "scale_by_adam",
+    "scale_by_adamax",
+    "scale_by_nadam",
+    "scale_by_radam",
+    "scale_by_belief",
+    "scale_by_yogi",
+    "scale_by_adan",
 ]
 
 _FORMS = ("pymc", "torch")
@@ -47,7 +52,9 @@ class ScaleByAdam(Transform):
             eps = ctx.hyper(self.epsilon, dtype)
             if self.form == "pymc":
                 c = coefficient(
-                    ctx, "c", dtype,
+                    ctx,
+                    "c",
+                    dtype,
                     lambda sd: pt.sqrt(bias_correction(ctx, self.beta2, sd)) / bias_correction(ctx, self.beta1, sd),
                 )
                 out.append(c * m / (pt.sqrt(v) + eps))
@@ -139,8 +146,6 @@ def scale_by_adamax(beta1=0.9, beta2=0.999, epsilon=1e-8, *, form="pymc") -> Tra
     .. [1] Kingma, D. P. & Ba, J. (2015). Adam: A Method for Stochastic Optimization. ICLR.
     """
     return ScaleByAdamax(beta1, beta2, epsilon, form)
-
-
 
 
 _ORACLE_FORMS = ("torch", "optax")

@@ -15,9 +15,9 @@ from collections import OrderedDict
 import pytensor.tensor as pt
 
 from symupdates.core.checks import InputError, check_decay, check_nonnegative
-from symupdates.transforms.moments import moving_average
-from symupdates.core.transform import Transform
 from symupdates.core.state import Updates
+from symupdates.core.transform import Transform
+from symupdates.transforms.moments import moving_average
 
 __all__ = ["ema", "average_iterates", "averaged_parameters"]
 

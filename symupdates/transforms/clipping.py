@@ -21,8 +21,8 @@ import pytensor.tensor as pt
 from pytensor.graph.basic import Variable
 
 from symupdates.core.checks import InputError, check_nonnegative, check_scalar, constant_value
-from symupdates.core.transform import Transform
 from symupdates.core.numerics import total
+from symupdates.core.transform import Transform
 
 __all__ = [
     "clip_by_value",
@@ -46,6 +46,7 @@ def _rescale(tensors, sum_axes, max_norm, scale_rule, keepdims=False):
     ``scale_rule(norm, max_norm)`` gives the factor for finite norms. Returns
     the rescaled tensors and the norm. See the module docstring for edge cases.
     """
+
     def reduce(fn, x):
         return fn(x, axis=sum_axes, keepdims=keepdims) if sum_axes is not None else fn(x)
 
@@ -261,9 +262,7 @@ def norm_constraint(tensor_var, max_norm, norm_axes=None, epsilon=1e-7):
     else:
         raise InputError(f"Unsupported tensor dimensionality {ndim}; give `norm_axes` explicitly.")
     c, eps = _as_like(max_norm, tensor_var), _as_like(epsilon, tensor_var)
-    out, _ = _rescale(
-        [tensor_var], axes, c, lambda norm, m: pt.clip(norm, 0, m) / (eps + norm), keepdims=True
-    )
+    out, _ = _rescale([tensor_var], axes, c, lambda norm, m: pt.clip(norm, 0, m) / (eps + norm), keepdims=True)
     return out[0]
 
 

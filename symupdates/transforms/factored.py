@@ -15,10 +15,10 @@ import numpy as np
 import pytensor.tensor as pt
 
 from symupdates.core.checks import check_choice, check_decay, check_int, check_nonnegative, check_scalar
-from symupdates.transforms.moments import coefficient, moving_average
-from symupdates.core.transform import Transform
 from symupdates.core.numerics import mean
+from symupdates.core.transform import Transform
 from symupdates.transforms.layerwise import block_rms
+from symupdates.transforms.moments import coefficient, moving_average
 
 __all__ = ["scale_by_factored_rms", "clip_by_block_rms", "scale_by_param_block_rms", "scale_by_sm3"]
 
@@ -61,11 +61,13 @@ class ScaleByFactoredRms(Transform):
             dtype = g.dtype
             # 1 - beta2_t = (t - offset)^(-decay_rate), t the 1-based step
             weight = coefficient(
-                ctx, "weight", dtype,
+                ctx,
+                "weight",
+                dtype,
                 lambda sd: (ctx.count(sd) - self.decay_offset) ** pt.constant(np.asarray(-self.decay_rate, sd)),
             )
 
-            def average(s, value):
+            def average(s, value, weight=weight):
                 new = s + weight * (value - s)
                 ctx.set(s, new)
                 return new
@@ -214,7 +216,9 @@ class ScaleBySm3(Transform):
                 ctx.set(acc_state, accumulator)
             else:
                 covers = [ctx.state(i, f"v{k}", shape=(n,)) for k, n in enumerate(shape)]
-                expanded = [c.reshape(tuple(n if a == k else 1 for a, n in enumerate(shape))) for k, c in enumerate(covers)]
+                expanded = [
+                    c.reshape(tuple(n if a == k else 1 for a, n in enumerate(shape))) for k, c in enumerate(covers)
+                ]
                 smallest = expanded[0]
                 for e in expanded[1:]:
                     smallest = pt.minimum(smallest, e)

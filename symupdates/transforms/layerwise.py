@@ -12,9 +12,9 @@ import dataclasses
 import pytensor.tensor as pt
 
 from symupdates.core.checks import InputError, check_decay, check_nonnegative, renamed_arguments
+from symupdates.core.numerics import mean, total
 from symupdates.core.transform import Transform
 from symupdates.transforms.linear import resolve_per_param
-from symupdates.core.numerics import mean, total
 
 __all__ = ["scale_by_trust_ratio", "scale_by_novograd"]
 

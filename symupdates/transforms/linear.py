@@ -7,8 +7,8 @@ from collections.abc import Mapping
 
 import numpy as np
 import pytensor.scalar as ps
-from pytensor.tensor.elemwise import DimShuffle, Elemwise
 from pytensor.graph.basic import Variable
+from pytensor.tensor.elemwise import DimShuffle, Elemwise
 
 from symupdates.core.checks import InputError, check_nonnegative, check_scalar, constant_value
 from symupdates.core.transform import Transform

@@ -2,12 +2,12 @@
 
 ``t`` is the 1-based number of the step being taken, read from the optimizer's single int64 counter.
 """
+
 from __future__ import annotations
 
 import pytensor.tensor as pt
 
 from symupdates.core.context import scalar_dtype
-
 
 __all__ = ["coefficient", "bias_correction", "moving_average", "running_max", "rms_denominator"]
 
@@ -18,6 +18,7 @@ def coefficient(ctx, key, dtype, make):
     ``make(sd)`` builds the scalar in dtype ``sd``; bias corrections and the
     like are thus computed once per step, not once per parameter.
     """
+
     def build():
         value = make(scalar_dtype(dtype))
         return value if value.dtype == dtype else pt.cast(value, dtype)
@@ -50,5 +51,3 @@ def rms_denominator(ctx, second_moment, epsilon, eps_inside_sqrt):
     """``sqrt(s + eps)`` (PyMC, Lasagne, MXNet) or ``sqrt(s) + eps`` (torch)."""
     eps = ctx.hyper(epsilon, second_moment.dtype)
     return pt.sqrt(second_moment + eps) if eps_inside_sqrt else pt.sqrt(second_moment) + eps
-
-

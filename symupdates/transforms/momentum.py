@@ -152,7 +152,9 @@ def _momentum_dict(updates, params, momentum, nesterov):
     for param in list(updates) if params is None else params:
         mu = momentum if isinstance(momentum, Variable) else np.asarray(momentum, dtype=param.dtype)
         velocity = _velocity(param, f"{param.name}.momentum.velocity" if param.name else None)
-        updates[velocity], new = momentum_step(pt.cast(mu, param.dtype), velocity, param, updates[param], nesterov=nesterov)
+        updates[velocity], new = momentum_step(
+            pt.cast(mu, param.dtype), velocity, param, updates[param], nesterov=nesterov
+        )
         updates[param] = pt.cast(new, param.dtype)
     return updates
 

@@ -2,16 +2,23 @@
 
 Each turns a gradient ``g`` into a step direction (the learning rate comes later) and owns its accumulators.
 """
+
 from __future__ import annotations
 
 import dataclasses
 
 import pytensor.tensor as pt
 
-from symupdates.core.checks import InputError, check_decay, check_int, check_nonnegative, check_scalar, renamed_arguments
-from symupdates.core.transform import Transform
+from symupdates.core.checks import (
+    InputError,
+    check_decay,
+    check_int,
+    check_nonnegative,
+    check_scalar,
+    renamed_arguments,
+)
 from symupdates.core.numerics import total
-
+from symupdates.core.transform import Transform
 from symupdates.transforms.moments import moving_average, rms_denominator
 
 __all__ = ["scale_by_rms", "scale_by_adagrad", "scale_by_adagrad_window", "scale_by_adadelta"]
@@ -45,7 +52,9 @@ class ScaleByRms(Transform):
 
 
 @renamed_arguments(initial="initial_accumulator_value")
-def scale_by_rms(rho=0.9, epsilon=1e-6, *, centered=False, eps_inside_sqrt=True, initial_accumulator_value=0.0) -> Transform:
+def scale_by_rms(
+    rho=0.9, epsilon=1e-6, *, centered=False, eps_inside_sqrt=True, initial_accumulator_value=0.0
+) -> Transform:
     r"""RMSProp's scaling (Tieleman & Hinton, 2012), optionally centered (Graves, 2013).
 
     .. math::

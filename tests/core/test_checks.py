@@ -31,8 +31,7 @@ def float_hyper(name):
     """The hyper-parameters (positional or keyword-only) with a float default."""
     params = list(inspect.signature(named(name)).parameters.values())[2:]
     return [
-        p for p in params
-        if p.name not in symupdates.optimizers.options.COMMON_OPTIONS and type(p.default) is float
+        p for p in params if p.name not in symupdates.optimizers.options.COMMON_OPTIONS and type(p.default) is float
     ]
 
 
@@ -91,8 +90,9 @@ def test_duplicated_params(name):
     assert "params[0]" in msg and "W" in msg
 
 
-@pytest.mark.parametrize("value, dtype", [(np.ones(3, "int64"), "int64"), (np.ones(3, "int32"), "int32"),
-                                          (np.ones(3, bool), "bool")])
+@pytest.mark.parametrize(
+    "value, dtype", [(np.ones(3, "int64"), "int64"), (np.ones(3, "int32"), "int32"), (np.ones(3, bool), "bool")]
+)
 @pytest.mark.parametrize("name", NAMES)
 def test_integer_or_boolean_param(name, value, dtype):
     W = pytensor.shared(np.ones(3), name="W")
@@ -275,8 +275,11 @@ def test_exclude_current_must_be_a_bool(bad):
 @pytest.mark.parametrize(
     "make, old, new",
     [
-        (symupdates.lamb, {"weight_decay_rate": 0.1, "weight_decay_rate_mask": {"W": False}},
-         {"weight_decay": 0.1, "weight_decay_mask": {"W": False}}),
+        (
+            symupdates.lamb,
+            {"weight_decay_rate": 0.1, "weight_decay_rate_mask": {"W": False}},
+            {"weight_decay": 0.1, "weight_decay_mask": {"W": False}},
+        ),
         (symupdates.novograd, {"weight_decay_rate": 0.1}, {"weight_decay": 0.1}),
         (symupdates.adafactor, {"weight_decay_rate": 0.1}, {"weight_decay": 0.1}),
         (symupdates.scale_by_rms, {"initial_accumulator_value": 0.1, "initial": 0.1}, None),

@@ -114,9 +114,7 @@ def test_update_types_match_variables(name, floatX, kind, param_dtype):
 REPRESENTATIVE = [n for n in ("adam", "adagrad_window", "rmsprop", "momentum", "adadelta") if n in NAMES]
 
 
-@pytest.mark.parametrize(
-    "floatX, kind", [(["float32", "float64"][i % 2], kind) for i, kind in enumerate(HYPER_KINDS)]
-)
+@pytest.mark.parametrize("floatX, kind", [(["float32", "float64"][i % 2], kind) for i, kind in enumerate(HYPER_KINDS)])
 def test_compile_and_run_representative(floatX, kind):
     """float32 and float64 parameters, all representative optimizers, one compiled function.
 

@@ -16,8 +16,15 @@ from symupdates.core.numerics import mean, total
 from tests.conftest import DEFAULT, DEFAULT_IS_NUMBA
 
 C_MODE = "CVM" if DEFAULT_IS_NUMBA else DEFAULT
-CASES = [((), None, False), ((3,), None, False), ((2, 3), None, False), ((2, 3), 1, True),
-         ((2, 3), 0, True), ((2, 3, 4), -1, False), ((2, 3, 4), (0, 2), True)]
+CASES = [
+    ((), None, False),
+    ((3,), None, False),
+    ((2, 3), None, False),
+    ((2, 3), 1, True),
+    ((2, 3), 0, True),
+    ((2, 3, 4), -1, False),
+    ((2, 3, 4), (0, 2), True),
+]
 
 
 @pytest.mark.parametrize("mode", [C_MODE, "FAST_COMPILE"])
@@ -30,8 +37,10 @@ def test_sum_and_mean_of_squares_match_numpy(shape, axis, keepdims, dtype, mode)
     got_total, got_mean = fn()
     squares = value.astype("float64") ** 2
     rtol = {"float16": 2e-3, "float32": 1e-6, "float64": 1e-12}[dtype]
-    for got, want in [(got_total, squares.sum(axis=axis, keepdims=keepdims)),
-                      (got_mean, squares.mean(axis=axis, keepdims=keepdims))]:
+    for got, want in [
+        (got_total, squares.sum(axis=axis, keepdims=keepdims)),
+        (got_mean, squares.mean(axis=axis, keepdims=keepdims)),
+    ]:
         assert got.dtype == dtype and got.shape == np.shape(want)
         np.testing.assert_allclose(got, want, rtol=rtol)
 

@@ -148,9 +148,7 @@ SHAPES = [(), (1,), (3, 1), (1, 1, 5, 5)]
 @pytest.mark.parametrize("name", NAMES)
 def test_state_keeps_full_static_type(name):
     rng = np.random.default_rng(1)
-    params = [
-        pytensor.shared(rng.normal(size=s), name=f"p{k}", shape=s) for k, s in enumerate(SHAPES)
-    ]
+    params = [pytensor.shared(rng.normal(size=s), name=f"p{k}", shape=s) for k, s in enumerate(SHAPES)]
     updates = named(name)(sum((p**2).sum() for p in params), params)
     by_name = {p.name: p for p in params}
     checked = 0
@@ -306,7 +304,9 @@ def test_save_load_in_new_process_is_bit_identical(tmp_path):
         updates.save(tmp_path / f"{name}.npz")
     np.savez(tmp_path / "params.npz", **{f"{n}/{p.name}": p.get_value() for n, ps in half.items() for p in ps})
 
-    script = SCRIPT.format(root=str(ROOT), names=ROUND_TRIP, mode=FAST, src=str(tmp_path), dst=str(tmp_path / "out.npz"))
+    script = SCRIPT.format(
+        root=str(ROOT), names=ROUND_TRIP, mode=FAST, src=str(tmp_path), dst=str(tmp_path / "out.npz")
+    )
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
     with np.load(tmp_path / "out.npz") as out:
@@ -371,11 +371,19 @@ def test_learning_rate_of_a_shared_variable_follows_set_value():
     [
         (lambda loss, w: symupdates.adam(loss, w, learning_rate=0.1), 0.1),
         (lambda loss, w: symupdates.adam(learning_rate=0.1)(loss, w), 0.1),
-        (lambda loss, w: symupdates.adam(
-            learning_rate=0.1, skip_nonfinite=True, multi_precision=True, lr_mult={"w": 3})(loss, w), 0.1),
+        (
+            lambda loss, w: symupdates.adam(
+                learning_rate=0.1, skip_nonfinite=True, multi_precision=True, lr_mult={"w": 3}
+            )(loss, w),
+            0.1,
+        ),
         (lambda loss, w: symupdates.adadelta()(loss, w), 1.0),  # its default rate
-        (lambda loss, w: symupdates.chain(symupdates.scale_by_adam(), symupdates.scale_by_learning_rate(0.5))(loss, w),
-         0.5),
+        (
+            lambda loss, w: symupdates.chain(symupdates.scale_by_adam(), symupdates.scale_by_learning_rate(0.5))(
+                loss, w
+            ),
+            0.5,
+        ),
     ],
     ids=["direct", "factory", "guarded", "default", "chain"],
 )
@@ -394,7 +402,7 @@ def test_no_learning_rate_is_an_error_that_is_not_a_type_error():
     w, loss = _quadratic()
     updates = symupdates.chain(symupdates.scale_by_adam())(loss, [w])
     with pytest.raises(symupdates.InputError, match="no learning rates") as err:
-        updates.learning_rate
+        _ = updates.learning_rate
     assert not isinstance(err.value, TypeError)  # a retry-on-TypeError caller must not swallow it
 
 

@@ -33,9 +33,17 @@ pytest.importorskip("matplotlib")
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 #: Modules whose transform factories must document their formula.
 TRANSFORM_MODULES = [
-    "transforms.rms", "transforms.adam", "transforms.momentum", "transforms.linear", "transforms.clipping",
-    "transforms.sign", "transforms.layerwise", "transforms.factored", "transforms.averaging",
-    "schedules.plateau", "transforms.wrappers",
+    "transforms.rms",
+    "transforms.adam",
+    "transforms.momentum",
+    "transforms.linear",
+    "transforms.clipping",
+    "transforms.sign",
+    "transforms.layerwise",
+    "transforms.factored",
+    "transforms.averaging",
+    "schedules.plateau",
+    "transforms.wrappers",
 ]
 BUILD_TIMEOUT = 300
 
@@ -159,7 +167,7 @@ def _rst_table(text: str) -> dict[str, list[str]]:
 
 
 def test_optimizer_options_table_follows_the_signatures():
-    from symupdates.optimizers.options import COMMON_OPTIONS, _REGISTRY, optimizer_options_table
+    from symupdates.optimizers.options import _REGISTRY, COMMON_OPTIONS, optimizer_options_table
 
     table = _rst_table(optimizer_options_table())
     assert list(table) == [f":func:`~symupdates.{name}`" for name in symupdates.available()]
@@ -199,7 +207,8 @@ def test_schedules_page_plots_every_schedule(built):
     page = (built / "schedules.html").read_text(encoding="utf-8")
     images = re.findall(r'<img[^>]+src="([^"]+\.png)"', page)
     factories = [
-        n for n in symupdates.schedules.__all__
+        n
+        for n in symupdates.schedules.__all__
         if inspect.isfunction(getattr(symupdates.schedules, n))
         and typing.get_type_hints(getattr(symupdates.schedules, n)).get("return") is symupdates.schedules.Schedule
     ]
@@ -213,8 +222,22 @@ def test_schedules_page_plots_every_schedule(built):
 
 def test_conventions_page_covers_the_documented_differences(built):
     text = _text(built / "conventions.html").lower()
-    for topic in ["adam", "amsgrad", "rmsprop", "adagrad", "adamax", "momentum", "clip_grad_norm_",
-                  "exclude_current", "int64", "float32", "optax", "torch", "lasagne", "pymc"]:
+    for topic in [
+        "adam",
+        "amsgrad",
+        "rmsprop",
+        "adagrad",
+        "adamax",
+        "momentum",
+        "clip_grad_norm_",
+        "exclude_current",
+        "int64",
+        "float32",
+        "optax",
+        "torch",
+        "lasagne",
+        "pymc",
+    ]:
         assert topic in text, topic
 
 
@@ -245,7 +268,12 @@ DOCUMENTED = _public_documented()
 
 def test_there_are_optimizers_and_transforms_to_check():
     names = {name for name, _ in DOCUMENTED}
-    assert {"symupdates.adam", "symupdates.sgd", "symupdates.transforms.adam.scale_by_adam", "symupdates.transforms.momentum.trace"} <= names
+    assert {
+        "symupdates.adam",
+        "symupdates.sgd",
+        "symupdates.transforms.adam.scale_by_adam",
+        "symupdates.transforms.momentum.trace",
+    } <= names
 
 
 @pytest.mark.parametrize("name, obj", DOCUMENTED, ids=[name for name, _ in DOCUMENTED])

@@ -14,7 +14,10 @@ def test_pymc_advi_schedule_example():
     pytest.importorskip("pymc")
     done = subprocess.run(
         [sys.executable, str(ROOT / "examples" / "pymc_advi_schedule.py")],
-        capture_output=True, text=True, timeout=600, cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     out = done.stdout

@@ -189,7 +189,9 @@ def _print_mismatch(block: Block) -> str:
             exec(compile(padded, str(block.path), "exec", dont_inherit=True), {"__name__": "__docs__"})
         got = printed.getvalue()
     else:
-        run = subprocess.run([sys.executable, "-c", padded], env={**os.environ, **block.alone}, capture_output=True, text=True)
+        run = subprocess.run(
+            [sys.executable, "-c", padded], env={**os.environ, **block.alone}, capture_output=True, text=True
+        )
         assert run.returncode == 0, f"{block.where} fails in its own process:\n{run.stderr[-4000:]}"
         got = run.stdout
     want = "".join(line + "\n" for line in PRINTS.findall(block.source))

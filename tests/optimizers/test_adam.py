@@ -12,12 +12,12 @@ import numpy as np
 import pytensor
 import pytensor.tensor as pt
 import pytest
-from tests.conftest import FAST
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import symupdates as su
 from symupdates import InputError
+from tests.conftest import FAST
 
 N_STEPS = 25
 FAMILY = ("adamw", "nadam", "radam", "adabelief", "yogi", "adan")
@@ -120,24 +120,44 @@ def ref_adan(b1=0.98, b2=0.92, b3=0.99, eps=1e-8, eps_root=1e-8, wd=0.0):
 # (id, our name, our hyper-parameters, learning rate, reference stepper factory)
 SETTINGS = [
     ("adamw", dict(), 1e-3, functools.partial(ref_adamw)),
-    ("adamw", dict(beta1=0.8, beta2=0.99, epsilon=1e-5, weight_decay=0.2), 0.05,
-     functools.partial(ref_adamw, 0.8, 0.99, 1e-5, 0.2)),
+    (
+        "adamw",
+        dict(beta1=0.8, beta2=0.99, epsilon=1e-5, weight_decay=0.2),
+        0.05,
+        functools.partial(ref_adamw, 0.8, 0.99, 1e-5, 0.2),
+    ),
     ("nadam", dict(), 2e-3, ref_nadam),
     ("nadam", dict(beta1=0.8, momentum_decay=0.05), 0.02, functools.partial(ref_nadam, 0.8, psi=0.05)),
     ("nadam", dict(beta2=0.99, form="optax"), 0.02, functools.partial(ref_nadam, b2=0.99, schedule=False)),
     ("radam", dict(), 1e-3, ref_radam),
     ("radam", dict(beta2=0.9, epsilon=1e-3), 0.05, functools.partial(ref_radam, b2=0.9, eps=1e-3)),
-    ("radam", dict(beta2=0.95, epsilon=1e-3, threshold=7.0, form="optax"), 0.05,
-     functools.partial(ref_radam, b2=0.95, eps=1e-3, threshold=7.0, torch_form=False)),
+    (
+        "radam",
+        dict(beta2=0.95, epsilon=1e-3, threshold=7.0, form="optax"),
+        0.05,
+        functools.partial(ref_radam, b2=0.95, eps=1e-3, threshold=7.0, torch_form=False),
+    ),
     ("adabelief", dict(), 1e-3, ref_adabelief),
-    ("adabelief", dict(beta1=0.7, beta2=0.9, epsilon=1e-6, eps_root=1e-4), 0.02,
-     functools.partial(ref_adabelief, 0.7, 0.9, 1e-6, 1e-4)),
+    (
+        "adabelief",
+        dict(beta1=0.7, beta2=0.9, epsilon=1e-6, eps_root=1e-4),
+        0.02,
+        functools.partial(ref_adabelief, 0.7, 0.9, 1e-6, 1e-4),
+    ),
     ("yogi", dict(), 1e-2, ref_yogi),
-    ("yogi", dict(beta2=0.9, epsilon=1e-4, initial_accumulator_value=0.0), 0.05,
-     functools.partial(ref_yogi, b2=0.9, eps=1e-4, init=0.0)),
+    (
+        "yogi",
+        dict(beta2=0.9, epsilon=1e-4, initial_accumulator_value=0.0),
+        0.05,
+        functools.partial(ref_yogi, b2=0.9, eps=1e-4, init=0.0),
+    ),
     ("adan", dict(), 1e-3, ref_adan),
-    ("adan", dict(beta1=0.9, beta2=0.8, beta3=0.95, eps_root=0.0, weight_decay=0.1), 0.05,
-     functools.partial(ref_adan, 0.9, 0.8, 0.95, eps_root=0.0, wd=0.1)),
+    (
+        "adan",
+        dict(beta1=0.9, beta2=0.8, beta3=0.95, eps_root=0.0, weight_decay=0.1),
+        0.05,
+        functools.partial(ref_adan, 0.9, 0.8, 0.95, eps_root=0.0, wd=0.1),
+    ),
 ]
 
 

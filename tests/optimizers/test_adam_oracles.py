@@ -20,9 +20,9 @@ import pytensor  # noqa: E402
 import pytensor.tensor as pt  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
-from tests.conftest import FAST  # noqa: E402
 
 import symupdates as su  # noqa: E402
+from tests.conftest import FAST  # noqa: E402
 
 N_STEPS = 100
 SHAPES = [(5,), (2, 3), ()]

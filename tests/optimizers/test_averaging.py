@@ -9,11 +9,11 @@ import numpy as np
 import pytensor
 import pytensor.tensor as pt
 import pytest
-from tests.conftest import FAST, assert_float32_kept, random_problem, run_trajectory
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import symupdates as su
+from tests.conftest import FAST, assert_float32_kept, random_problem, run_trajectory
 
 N_STEPS = 20
 RTOL = {"float64": 1e-10, "float32": 1e-5}
@@ -25,8 +25,11 @@ def run_with_averages(factory, p0, grads):
 
     def record(updates):
         state = updates.state
-        averages.append([state[f"p{i}.averaging.ax"].get_value().copy() for i in range(len(p0))]
-                        if "p0.averaging.ax" in state else None)
+        averages.append(
+            [state[f"p{i}.averaging.ax"].get_value().copy() for i in range(len(p0))]
+            if "p0.averaging.ax" in state
+            else None
+        )
 
     out, updates = run_trajectory(factory, p0, grads, after_step=record)
     return out, averages, updates
@@ -96,12 +99,14 @@ def test_average_is_the_mean_of_the_iterates_after_t0(t0):
 def test_average_iterates_leaves_updates_alone():
     p0, grads = random_problem(29, "float64")
     plain, _, _ = run_with_averages(su.scale_by_learning_rate(0.1), p0, grads)
-    averaged, averages, updates = run_with_averages(su.chain(su.scale_by_learning_rate(0.1), su.average_iterates(t0=0)), p0, grads)
+    averaged, averages, updates = run_with_averages(
+        su.chain(su.scale_by_learning_rate(0.1), su.average_iterates(t0=0)), p0, grads
+    )
     for a, b in zip(plain[-1], averaged[-1]):
         np.testing.assert_array_equal(a, b)
     found = su.averaged_parameters(updates)
     assert list(found) == updates.params
-    for (param, ax), value in zip(found.items(), averages[-1]):
+    for ax, value in zip(found.values(), averages[-1]):
         np.testing.assert_array_equal(ax.get_value(), value)
 
 

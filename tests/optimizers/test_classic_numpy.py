@@ -16,12 +16,12 @@ import numpy as np
 import pytensor
 import pytensor.tensor as pt
 import pytest
-from tests.conftest import DEFAULT
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests import numpy_reference as ref
 import symupdates
+from tests import numpy_reference as ref
+from tests.conftest import DEFAULT
 
 SHAPES = [(), (1,), (3, 1), (2, 3)]
 SIZES = [int(np.prod(s)) for s in SHAPES]
@@ -177,7 +177,9 @@ def test_loss_and_gradient_list_agree(name):
     runs = []
     for kind in ("loss", "grads"):
         params = problem.shared("float64")
-        runs.append(run_trajectory(getattr(symupdates, name)(problem.loss_or_grads(params, kind), params, **hyper), params))
+        runs.append(
+            run_trajectory(getattr(symupdates, name)(problem.loss_or_grads(params, kind), params, **hyper), params)
+        )
     assert max_relative_error(runs[0], runs[1]) < 1e-12
     assert max_relative_error(runs[0], [problem.x0] * (N_STEPS + 1)) > 1e-2  # the parameters moved
 

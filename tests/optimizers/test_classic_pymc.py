@@ -17,10 +17,9 @@ import pytest
 pm = pytest.importorskip("pymc")
 pmu = pytest.importorskip("pymc.variational.updates")
 
+import symupdates  # noqa: E402
 from tests.conftest import DEFAULT  # noqa: E402
 from tests.optimizers.test_classic_numpy import N_STEPS, Problem, max_relative_error, run_trajectory  # noqa: E402
-
-import symupdates  # noqa: E402
 
 RTOL = 1e-12
 
@@ -88,8 +87,10 @@ def test_factories_match_pymc(name):
     assert max_relative_error(theirs[-1:], theirs[:1]) > 0.05
 
 
-@pytest.mark.parametrize("name", ["sgd", "momentum", "nesterov_momentum", "adagrad", "adagrad_window",
-                                  "rmsprop", "adadelta", "adam", "adamax"])
+@pytest.mark.parametrize(
+    "name",
+    ["sgd", "momentum", "nesterov_momentum", "adagrad", "adagrad_window", "rmsprop", "adadelta", "adam", "adamax"],
+)
 def test_missing_argument_raises_like_pymc(name):
     """With exactly one of loss_or_grads and params, both raise ValueError (directly and via a factory)."""
     p = pytensor.shared(np.ones(2), name="p")
@@ -133,7 +134,9 @@ def _evaluate(*outputs):
 @pytest.mark.parametrize("max_norm", [0.5, 2.0, 100.0])
 def test_norm_constraint_matches_pymc(rng, shape, norm_axes, max_norm):
     x = pt.constant(rng.normal(size=shape))
-    theirs, ours = _evaluate(pmu.norm_constraint(x, max_norm, norm_axes), symupdates.norm_constraint(x, max_norm, norm_axes))
+    theirs, ours = _evaluate(
+        pmu.norm_constraint(x, max_norm, norm_axes), symupdates.norm_constraint(x, max_norm, norm_axes)
+    )
     np.testing.assert_allclose(ours, theirs, rtol=RTOL, atol=0)
     if max_norm == 0.5:
         assert not np.allclose(ours, x.data)  # some slices were rescaled

@@ -197,8 +197,17 @@ def test_available_and_get():
     names = symupdates.available()
     assert names == sorted(names)
     assert len(set(names)) == len(names)
-    assert {"sgd", "momentum", "nesterov_momentum", "adagrad", "adagrad_window", "rmsprop", "adadelta", "adam",
-            "adamax"} <= set(names)
+    assert {
+        "sgd",
+        "momentum",
+        "nesterov_momentum",
+        "adagrad",
+        "adagrad_window",
+        "rmsprop",
+        "adadelta",
+        "adam",
+        "adamax",
+    } <= set(names)
     for name in names:
         assert getattr(symupdates, name) is named(name)
 

@@ -10,18 +10,14 @@ import numpy as np
 import pytensor
 import pytensor.tensor as pt
 import pytest
-from tests.conftest import FAST, assert_float32_kept, random_problem, run_trajectory
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import symupdates as su
+from tests.conftest import FAST, assert_float32_kept, random_problem, run_trajectory
 
 RTOL = {"float64": 1e-10, "float32": 2e-4}
-
-
-
-
 
 
 def rms(x):
@@ -112,8 +108,9 @@ CASES = {
     ),
     "adafactor_unfactored_clip": (
         OPTAX_SHAPES,
-        lambda: su.adafactor(learning_rate=0.05, factored=False, min_dim_size_to_factor=1, clipping_threshold=0.5,
-                             weight_decay=0.01),
+        lambda: su.adafactor(
+            learning_rate=0.05, factored=False, min_dim_size_to_factor=1, clipping_threshold=0.5, weight_decay=0.01
+        ),
         lambda p0, g: ref_adafactor(p0, g, 0.05, 0.8, 1e-30, 1e-3, 0.5, [False] * 5, wd=0.01),
     ),
     "adafactor_torch": (
@@ -163,7 +160,10 @@ def test_factored_and_unfactored_state(kwargs, factored):
         shape = dict(zip(["p0", "p1", "p2"], [(4,), (3, 4), (2, 5)]))[name]
         if is_factored:
             assert f"{name}.adafactor.v" not in state
-            sizes = {state[f"{name}.adafactor.v_row"].get_value().size, state[f"{name}.adafactor.v_col"].get_value().size}
+            sizes = {
+                state[f"{name}.adafactor.v_row"].get_value().size,
+                state[f"{name}.adafactor.v_col"].get_value().size,
+            }
             assert sizes == set(shape)
         else:
             assert state[f"{name}.adafactor.v"].get_value().shape == shape
@@ -220,8 +220,9 @@ def test_validation_names_the_argument(build, argument):
         build()
 
 
-@pytest.mark.parametrize("make", [lambda: su.adafactor(min_dim_size_to_factor=2, momentum=0.9),
-                                  lambda: su.adafactor(form="torch"), su.sm3])
+@pytest.mark.parametrize(
+    "make", [lambda: su.adafactor(min_dim_size_to_factor=2, momentum=0.9), lambda: su.adafactor(form="torch"), su.sm3]
+)
 def test_float32_params_stay_float32(make):
     with pytensor.config.change_flags(floatX="float64"):
         p0, grads = random_problem(3, "float32", [(), (3,), (2, 3)], n_steps=2)

@@ -10,9 +10,9 @@ import numpy as np
 import pytensor
 import pytensor.tensor as pt
 import pytest
-from tests.conftest import DEFAULT
 
 import symupdates
+from tests.conftest import DEFAULT
 
 # Published in Lasagne's lasagne/tests/test_updates.py (torch_values), with the hyper-parameters used there.
 TORCH_VALUES = {

@@ -11,19 +11,15 @@ import numpy as np
 import pytensor
 import pytensor.tensor as pt
 import pytest
-from tests.conftest import FAST, assert_float32_kept, random_problem, run_trajectory
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import symupdates as su
 from symupdates.core import BuildContext
 from symupdates.transforms.layerwise import block_rms, tensor_norm
+from tests.conftest import FAST, assert_float32_kept, random_problem, run_trajectory
 
 RTOL = {"float64": 1e-10, "float32": 2e-4}
-
-
-
-
 
 
 def norm(x):
@@ -132,7 +128,9 @@ def test_zero_parameter_norm_gives_ratio_one(name):
         "lamb": lambda: su.lamb(learning_rate=0.1, epsilon=0.0),
     }[name]
     ours, _ = run_trajectory(make(), p0, grads)
-    expected = {"lars": [-0.1 * grads[0][0], np.array(-0.05)], "lamb": [-0.1 * np.sign(grads[0][0]), np.array(-0.1)]}[name]
+    expected = {"lars": [-0.1 * grads[0][0], np.array(-0.05)], "lamb": [-0.1 * np.sign(grads[0][0]), np.array(-0.1)]}[
+        name
+    ]
     for got, want in zip(ours[0], expected):
         assert np.all(np.isfinite(got))
         np.testing.assert_allclose(got, want, rtol=1e-12)

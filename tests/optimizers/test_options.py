@@ -26,8 +26,8 @@ from pytensor.graph.basic import Variable, equal_computations
 
 import symupdates as su
 from symupdates import InputError
-from symupdates.transforms.momentum import Trace
 from symupdates.optimizers.options import COMMON_OPTIONS, Recipe, assemble
+from symupdates.transforms.momentum import Trace
 from tests.conftest import FAST
 
 N_STEPS = 4
@@ -246,8 +246,15 @@ def test_all_options_together(name):
 # One compiled function per optimizer with every numeric option symbolic; each
 # case below switches some options on at run time (the others stay neutral).
 NEUTRAL = dict(
-    rescale_grad=1.0, clip_gradient=0.0, clip_norm=1e30, clip_global_norm=1e30,
-    weight_decay=0.0, decoupled_weight_decay=0.0, lr_mult_b=1.0, wd_mult_W=1.0, clip_weights=0.0,
+    rescale_grad=1.0,
+    clip_gradient=0.0,
+    clip_norm=1e30,
+    clip_global_norm=1e30,
+    weight_decay=0.0,
+    decoupled_weight_decay=0.0,
+    lr_mult_b=1.0,
+    wd_mult_W=1.0,
+    clip_weights=0.0,
 )
 CASES = [
     dict(rescale_grad=0.3),
@@ -264,8 +271,17 @@ CASES = [
     dict(lr_mult_b=2.5),
     dict(clip_weights=1.0),
     dict(clip_weights=-1.0),  # <= 0 is off
-    dict(rescale_grad=2.0, clip_gradient=1.0, clip_norm=2.0, clip_global_norm=2.5, weight_decay=0.05,
-         decoupled_weight_decay=0.03, lr_mult_b=0.5, wd_mult_W=2.0, clip_weights=1.1),
+    dict(
+        rescale_grad=2.0,
+        clip_gradient=1.0,
+        clip_norm=2.0,
+        clip_global_norm=2.5,
+        weight_decay=0.05,
+        decoupled_weight_decay=0.03,
+        lr_mult_b=0.5,
+        wd_mult_W=2.0,
+        clip_weights=1.1,
+    ),
 ]
 
 

@@ -20,28 +20,73 @@ SHAPES = {"W": (3, 2), "b": (2,)}
 
 # (case id, torch optimizer factory, symupdates call, clip_global_norm for torch)
 CASES = [
-    ("sgd_wd", lambda p: torch.optim.SGD(p, lr=0.05, weight_decay=0.1), lambda g, p: su.sgd(g, p, 0.05, weight_decay=0.1), None),
-    ("sgd_momentum_wd", lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9, weight_decay=0.1),
-     lambda g, p: su.sgd(g, p, 0.05, momentum=0.9, weight_decay=0.1), None),
-    ("adam_wd", lambda p: torch.optim.Adam(p, lr=0.01, weight_decay=0.1),
-     lambda g, p: su.adam(g, p, 0.01, form="torch", weight_decay=0.1), None),
-    ("rmsprop_wd", lambda p: torch.optim.RMSprop(p, lr=0.01, alpha=0.9, eps=1e-6, weight_decay=0.1),
-     lambda g, p: su.rmsprop(g, p, 0.01, 0.9, 1e-6, eps_inside_sqrt=False, weight_decay=0.1), None),
-    ("adagrad_wd", lambda p: torch.optim.Adagrad(p, lr=0.1, eps=1e-6, weight_decay=0.1),
-     lambda g, p: su.adagrad(g, p, 0.1, 1e-6, eps_inside_sqrt=False, weight_decay=0.1), None),
-    ("adadelta_wd", lambda p: torch.optim.Adadelta(p, lr=1.0, rho=0.95, eps=1e-6, weight_decay=0.1),
-     lambda g, p: su.adadelta(g, p, 1.0, 0.95, 1e-6, weight_decay=0.1), None),
-    ("sgd_maximize", lambda p: torch.optim.SGD(p, lr=0.05, maximize=True), lambda g, p: su.sgd(g, p, 0.05, maximize=True), None),
-    ("adam_maximize", lambda p: torch.optim.Adam(p, lr=0.01, maximize=True),
-     lambda g, p: su.adam(g, p, 0.01, form="torch", maximize=True), None),
-    ("rmsprop_centered_momentum",
-     lambda p: torch.optim.RMSprop(p, lr=0.01, alpha=0.9, eps=1e-6, centered=True, momentum=0.8),
-     lambda g, p: su.rmsprop(g, p, 0.01, 0.9, 1e-6, centered=True, momentum=0.8, eps_inside_sqrt=False), None),
-    ("adamw", lambda p: torch.optim.AdamW(p, lr=0.01, weight_decay=0.05),
-     lambda g, p: su.adam(g, p, 0.01, form="torch", decoupled_weight_decay=0.05), None),
+    (
+        "sgd_wd",
+        lambda p: torch.optim.SGD(p, lr=0.05, weight_decay=0.1),
+        lambda g, p: su.sgd(g, p, 0.05, weight_decay=0.1),
+        None,
+    ),
+    (
+        "sgd_momentum_wd",
+        lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9, weight_decay=0.1),
+        lambda g, p: su.sgd(g, p, 0.05, momentum=0.9, weight_decay=0.1),
+        None,
+    ),
+    (
+        "adam_wd",
+        lambda p: torch.optim.Adam(p, lr=0.01, weight_decay=0.1),
+        lambda g, p: su.adam(g, p, 0.01, form="torch", weight_decay=0.1),
+        None,
+    ),
+    (
+        "rmsprop_wd",
+        lambda p: torch.optim.RMSprop(p, lr=0.01, alpha=0.9, eps=1e-6, weight_decay=0.1),
+        lambda g, p: su.rmsprop(g, p, 0.01, 0.9, 1e-6, eps_inside_sqrt=False, weight_decay=0.1),
+        None,
+    ),
+    (
+        "adagrad_wd",
+        lambda p: torch.optim.Adagrad(p, lr=0.1, eps=1e-6, weight_decay=0.1),
+        lambda g, p: su.adagrad(g, p, 0.1, 1e-6, eps_inside_sqrt=False, weight_decay=0.1),
+        None,
+    ),
+    (
+        "adadelta_wd",
+        lambda p: torch.optim.Adadelta(p, lr=1.0, rho=0.95, eps=1e-6, weight_decay=0.1),
+        lambda g, p: su.adadelta(g, p, 1.0, 0.95, 1e-6, weight_decay=0.1),
+        None,
+    ),
+    (
+        "sgd_maximize",
+        lambda p: torch.optim.SGD(p, lr=0.05, maximize=True),
+        lambda g, p: su.sgd(g, p, 0.05, maximize=True),
+        None,
+    ),
+    (
+        "adam_maximize",
+        lambda p: torch.optim.Adam(p, lr=0.01, maximize=True),
+        lambda g, p: su.adam(g, p, 0.01, form="torch", maximize=True),
+        None,
+    ),
+    (
+        "rmsprop_centered_momentum",
+        lambda p: torch.optim.RMSprop(p, lr=0.01, alpha=0.9, eps=1e-6, centered=True, momentum=0.8),
+        lambda g, p: su.rmsprop(g, p, 0.01, 0.9, 1e-6, centered=True, momentum=0.8, eps_inside_sqrt=False),
+        None,
+    ),
+    (
+        "adamw",
+        lambda p: torch.optim.AdamW(p, lr=0.01, weight_decay=0.05),
+        lambda g, p: su.adam(g, p, 0.01, form="torch", decoupled_weight_decay=0.05),
+        None,
+    ),
     # torch scales by c / (norm + 1e-6), optax and symupdates by c / norm: a relative ~1e-6 / norm per step
-    ("sgd_clip_global_norm", lambda p: torch.optim.SGD(p, lr=0.05),
-     lambda g, p: su.sgd(g, p, 0.05, clip_global_norm=0.5), 0.5),
+    (
+        "sgd_clip_global_norm",
+        lambda p: torch.optim.SGD(p, lr=0.05),
+        lambda g, p: su.sgd(g, p, 0.05, clip_global_norm=0.5),
+        0.5,
+    ),
 ]
 
 

@@ -16,10 +16,10 @@ import pytensor  # noqa: E402
 import pytensor.tensor as pt  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
-from tests.conftest import DEFAULT, FAST  # noqa: E402
 
 import symupdates as su  # noqa: E402
 from symupdates.core.checks import InputError  # noqa: E402
+from tests.conftest import DEFAULT, FAST  # noqa: E402
 
 N_STEPS = 100
 SHAPES = {"W1": (3, 2), "b1": (2,), "W2": (2, 4), "b2": (4,)}
@@ -99,19 +99,26 @@ def displacement_error(ours, theirs, prob) -> float:
 
 TORCH_CASES = {
     "sgd": (
-        lambda: su.partition({
-            "weights": (["W1", "W2"], su.sgd(learning_rate=0.05, weight_decay=0.1)),
-            "biases": ("b*", su.sgd(learning_rate=0.02)),
-        }),
+        lambda: su.partition(
+            {
+                "weights": (["W1", "W2"], su.sgd(learning_rate=0.05, weight_decay=0.1)),
+                "biases": ("b*", su.sgd(learning_rate=0.02)),
+            }
+        ),
         lambda p: torch.optim.SGD(
             [{"params": [p["W1"], p["W2"]], "lr": 0.05, "weight_decay": 0.1}, {"params": [p["b1"], p["b2"]]}], lr=0.02
         ),
     ),
     "adam": (
-        lambda: su.partition({
-            "weights": (lambda p: p.name.startswith("W"), su.adam(learning_rate=0.03, weight_decay=0.01, form="torch")),
-            "biases": (lambda p: p.name.startswith("b"), su.adam(learning_rate=0.01, beta1=0.8, form="torch")),
-        }),
+        lambda: su.partition(
+            {
+                "weights": (
+                    lambda p: p.name.startswith("W"),
+                    su.adam(learning_rate=0.03, weight_decay=0.01, form="torch"),
+                ),
+                "biases": (lambda p: p.name.startswith("b"), su.adam(learning_rate=0.01, beta1=0.8, form="torch")),
+            }
+        ),
         lambda p: torch.optim.Adam(
             [
                 {"params": [p["W1"], p["W2"]], "lr": 0.03, "weight_decay": 0.01},
@@ -143,10 +150,12 @@ def test_matches_optax_partition(dtype):
         {"weights": optax.adamw(0.02, weight_decay=0.05), "biases": optax.sgd(0.03, momentum=0.9)}, labels, prob
     )
     ours, _ = run_ours(
-        su.partition({
-            "weights": (["W1", "W2"], su.adamw(learning_rate=0.02, weight_decay=0.05)),
-            "biases": (["b1", "b2"], su.chain(su.trace(0.9), su.scale_by_learning_rate(0.03))),
-        }),
+        su.partition(
+            {
+                "weights": (["W1", "W2"], su.adamw(learning_rate=0.02, weight_decay=0.05)),
+                "biases": (["b1", "b2"], su.chain(su.trace(0.9), su.scale_by_learning_rate(0.03))),
+            }
+        ),
         prob,
     )
     error = displacement_error(ours, theirs, prob)
@@ -186,7 +195,11 @@ def test_state_names_one_counter_per_group_and_schedules_per_group():
         su.partition({"body": ("W*", su.adam(learning_rate=decay)), "bias": ("b*", su.sgd(learning_rate=0.01))}), prob
     )
     assert sorted(updates.state) == [
-        "body.W1.adam.m", "body.W1.adam.v", "body.W2.adam.m", "body.W2.adam.v", "body.adam.learning_rate",
+        "body.W1.adam.m",
+        "body.W1.adam.v",
+        "body.W2.adam.m",
+        "body.W2.adam.v",
+        "body.adam.learning_rate",
         "body.adam.step",
     ]  # the sgd group's constant rate needs no state
     assert [int(v.get_value()) for v in updates.find("step")] == [N_STEPS]
@@ -230,7 +243,10 @@ def params_and_loss():
     "groups, message",
     [
         ({"w": (["W"], su.adam())}, r"the parameters \['b'\] are in no group.*FROZEN"),
-        ({"a": ("*", su.adam()), "b": (["b"], su.sgd(learning_rate=0.1))}, r"'b' is selected by the groups \['a', 'b'\]"),
+        (
+            {"a": ("*", su.adam()), "b": (["b"], su.sgd(learning_rate=0.1))},
+            r"'b' is selected by the groups \['a', 'b'\]",
+        ),
         ({"w": ("W", su.adam()), "b": ("b", su.adam()), "none": ("x*", su.adam())}, r"the groups \['none'\] select no"),
     ],
 )
@@ -262,8 +278,14 @@ def test_two_update_sets_on_one_variable_or_one_name_are_refused_naming_both():
     with pytest.raises(InputError, match=r"state variable named 'adam\.step'.*name="):
         su.merge(su.adam(loss, params[:1]), su.adam(loss, params[1:]))
     merged = su.merge(su.adam(loss, params[:1], name="enc"), su.adam(loss, params[1:], name="dec"))
-    assert list(merged.state) == ["enc.W.adam.m", "enc.W.adam.v", "enc.adam.step", "dec.b.adam.m", "dec.b.adam.v",
-                                  "dec.adam.step"]
+    assert list(merged.state) == [
+        "enc.W.adam.m",
+        "enc.W.adam.v",
+        "enc.adam.step",
+        "dec.b.adam.m",
+        "dec.b.adam.v",
+        "dec.adam.step",
+    ]
     assert [p.name for p in merged.params] == ["W", "b"]
     assert list(merged.companions("moment", "adam")) == params
 

@@ -10,17 +10,13 @@ import numpy as np
 import pytensor
 import pytensor.tensor as pt
 import pytest
-from tests.conftest import FAST, assert_float32_kept, random_problem, run_trajectory
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import symupdates as su
+from tests.conftest import FAST, assert_float32_kept, random_problem, run_trajectory
 
 RTOL = {"float64": 1e-10, "float32": 1e-5}
-
-
-
-
 
 
 # -- NumPy references, written from the papers ------------------------------------------
@@ -135,8 +131,11 @@ def test_rprop_step_sizes_are_clipped():
     steps = np.diff(np.array([p[0][0] for p in ours]))
     assert np.all(np.abs(steps) <= 0.3 + 1e-15)
     # alternating signs shrink every step until the floor
-    _, updates = run_trajectory(su.rprop(learning_rate=0.1, etas=(0.5, 2.0), step_sizes=(0.01, 0.3)), p0,
-                          [[(-1.0) ** k * np.ones(3)] for k in range(20)])
+    _, updates = run_trajectory(
+        su.rprop(learning_rate=0.1, etas=(0.5, 2.0), step_sizes=(0.01, 0.3)),
+        p0,
+        [[(-1.0) ** k * np.ones(3)] for k in range(20)],
+    )
     assert np.all(updates.state["p0.rprop.step_size"].get_value() >= 0.01)
 
 
@@ -146,7 +145,9 @@ def test_lion_direction_uses_beta1_state_beta2():
     ours, updates = run_trajectory(su.lion(learning_rate=1.0, beta1=0.9, beta2=0.1), p0, grads)
     # m_1 = 0.9 g_1; step 2 direction: 0.9*m_1 + 0.1*g_2 keeps g_1's sign
     np.testing.assert_allclose(ours[1][0], [-2.0, 2.0])
-    np.testing.assert_allclose(updates.state["p0.lion.m"].get_value(), 0.1 * 0.9 * np.array([1, -1]) + 0.9 * np.array([-0.5, 0.5]))
+    np.testing.assert_allclose(
+        updates.state["p0.lion.m"].get_value(), 0.1 * 0.9 * np.array([1, -1]) + 0.9 * np.array([-0.5, 0.5])
+    )
 
 
 @pytest.mark.parametrize(

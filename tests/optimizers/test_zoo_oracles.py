@@ -122,53 +122,99 @@ OPTAX_CASES = {
     ],
     "lion": [
         (dict(learning_rate=1e-3), lambda m: optax.lion(1e-3, weight_decay=0.0)),
-        (dict(learning_rate=3e-3, beta1=0.95, beta2=0.98, decoupled_weight_decay=0.01),
-         lambda m: optax.lion(3e-3, b1=0.95, b2=0.98, weight_decay=0.01)),
-        (dict(learning_rate=1e-2, beta1=0.5, beta2=0.9, decoupled_weight_decay=0.1),
-         lambda m: optax.lion(1e-2, b1=0.5, b2=0.9, weight_decay=0.1)),
+        (
+            dict(learning_rate=3e-3, beta1=0.95, beta2=0.98, decoupled_weight_decay=0.01),
+            lambda m: optax.lion(3e-3, b1=0.95, b2=0.98, weight_decay=0.01),
+        ),
+        (
+            dict(learning_rate=1e-2, beta1=0.5, beta2=0.9, decoupled_weight_decay=0.1),
+            lambda m: optax.lion(1e-2, b1=0.5, b2=0.9, weight_decay=0.1),
+        ),
     ],
     "lamb": [
         (dict(learning_rate=1e-2), lambda m: optax.lamb(1e-2)),
-        (dict(learning_rate=5e-3, beta1=0.8, beta2=0.99, epsilon=1e-8, weight_decay=0.01),
-         lambda m: optax.lamb(5e-3, b1=0.8, b2=0.99, eps=1e-8, weight_decay=0.01)),
-        (dict(learning_rate=2e-2, weight_decay=0.1, weight_decay_mask="mask"),
-         lambda m: optax.lamb(2e-2, weight_decay=0.1, mask=lambda params: list(m))),
+        (
+            dict(learning_rate=5e-3, beta1=0.8, beta2=0.99, epsilon=1e-8, weight_decay=0.01),
+            lambda m: optax.lamb(5e-3, b1=0.8, b2=0.99, eps=1e-8, weight_decay=0.01),
+        ),
+        (
+            dict(learning_rate=2e-2, weight_decay=0.1, weight_decay_mask="mask"),
+            lambda m: optax.lamb(2e-2, weight_decay=0.1, mask=lambda params: list(m)),
+        ),
     ],
     "lars": [
         (dict(learning_rate=0.1), lambda m: optax.lars(0.1)),
-        (dict(learning_rate=0.5, momentum=0.5, nesterov=True, weight_decay=1e-3),
-         lambda m: optax.lars(0.5, momentum=0.5, nesterov=True, weight_decay=1e-3)),
-        (dict(learning_rate=1.0, momentum=0.0, trust_coefficient=0.01, epsilon=1e-6, weight_decay=0.01,
-              weight_decay_mask="mask", trust_ratio_mask="mask"),
-         lambda m: optax.lars(1.0, momentum=0.0, trust_coefficient=0.01, eps=1e-6, weight_decay=0.01,
-                              weight_decay_mask=lambda params: list(m), trust_ratio_mask=lambda params: list(m))),
+        (
+            dict(learning_rate=0.5, momentum=0.5, nesterov=True, weight_decay=1e-3),
+            lambda m: optax.lars(0.5, momentum=0.5, nesterov=True, weight_decay=1e-3),
+        ),
+        (
+            dict(
+                learning_rate=1.0,
+                momentum=0.0,
+                trust_coefficient=0.01,
+                epsilon=1e-6,
+                weight_decay=0.01,
+                weight_decay_mask="mask",
+                trust_ratio_mask="mask",
+            ),
+            lambda m: optax.lars(
+                1.0,
+                momentum=0.0,
+                trust_coefficient=0.01,
+                eps=1e-6,
+                weight_decay=0.01,
+                weight_decay_mask=lambda params: list(m),
+                trust_ratio_mask=lambda params: list(m),
+            ),
+        ),
     ],
     "novograd": [
         (dict(learning_rate=1e-2), lambda m: optax.novograd(1e-2)),
-        (dict(learning_rate=5e-3, beta1=0.95, beta2=0.5, epsilon=1e-8),
-         lambda m: optax.novograd(5e-3, b1=0.95, b2=0.5, eps=1e-8)),
-        (dict(learning_rate=2e-2, beta1=0.8, beta2=0.1, weight_decay=1e-3),
-         lambda m: optax.novograd(2e-2, b1=0.8, b2=0.1, weight_decay=1e-3)),
+        (
+            dict(learning_rate=5e-3, beta1=0.95, beta2=0.5, epsilon=1e-8),
+            lambda m: optax.novograd(5e-3, b1=0.95, b2=0.5, eps=1e-8),
+        ),
+        (
+            dict(learning_rate=2e-2, beta1=0.8, beta2=0.1, weight_decay=1e-3),
+            lambda m: optax.novograd(2e-2, b1=0.8, b2=0.1, weight_decay=1e-3),
+        ),
     ],
     "adafactor": [
-        (dict(learning_rate=1e-2, min_dim_size_to_factor=2),
-         lambda m: optax.adafactor(1e-2, min_dim_size_to_factor=2)),
-        (dict(learning_rate=0.05, min_dim_size_to_factor=3, decay_rate=0.5, momentum=0.9, weight_decay=1e-3),
-         lambda m: optax.adafactor(0.05, min_dim_size_to_factor=3, decay_rate=0.5, momentum=0.9,
-                                   weight_decay_rate=1e-3, dtype_momentum=jnp.float64)),
-        (dict(learning_rate=0.02, multiply_by_parameter_scale=False, clipping_threshold=None, factored=False),
-         lambda m: optax.adafactor(0.02, multiply_by_parameter_scale=False, clipping_threshold=None, factored=False)),
-        (dict(learning_rate=0.3, min_dim_size_to_factor=2, clipping_threshold=0.5, epsilon=1e-20, min_scale=0.1),
-         lambda m: optax.chain(
-             optax.scale_by_factored_rms(min_dim_size_to_factor=2, epsilon=1e-20),
-             optax.clip_by_block_rms(0.5), optax.scale_by_learning_rate(0.3, flip_sign=False),
-             optax.scale_by_param_block_rms(0.1), optax.scale(-1))),
+        (dict(learning_rate=1e-2, min_dim_size_to_factor=2), lambda m: optax.adafactor(1e-2, min_dim_size_to_factor=2)),
+        (
+            dict(learning_rate=0.05, min_dim_size_to_factor=3, decay_rate=0.5, momentum=0.9, weight_decay=1e-3),
+            lambda m: optax.adafactor(
+                0.05,
+                min_dim_size_to_factor=3,
+                decay_rate=0.5,
+                momentum=0.9,
+                weight_decay_rate=1e-3,
+                dtype_momentum=jnp.float64,
+            ),
+        ),
+        (
+            dict(learning_rate=0.02, multiply_by_parameter_scale=False, clipping_threshold=None, factored=False),
+            lambda m: optax.adafactor(0.02, multiply_by_parameter_scale=False, clipping_threshold=None, factored=False),
+        ),
+        (
+            dict(learning_rate=0.3, min_dim_size_to_factor=2, clipping_threshold=0.5, epsilon=1e-20, min_scale=0.1),
+            lambda m: optax.chain(
+                optax.scale_by_factored_rms(min_dim_size_to_factor=2, epsilon=1e-20),
+                optax.clip_by_block_rms(0.5),
+                optax.scale_by_learning_rate(0.3, flip_sign=False),
+                optax.scale_by_param_block_rms(0.1),
+                optax.scale(-1),
+            ),
+        ),
     ],
     "sm3": [
         (dict(learning_rate=1e-2), lambda m: optax.sm3(1e-2)),
         (dict(learning_rate=5e-2, momentum=0.0), lambda m: optax.sm3(5e-2, momentum=0.0)),
-        (dict(learning_rate=2e-2, momentum=0.5, epsilon=1e-6),
-         lambda m: optax.chain(optax.scale_by_sm3(0.5, eps=1e-6), optax.scale(-2e-2))),
+        (
+            dict(learning_rate=2e-2, momentum=0.5, epsilon=1e-6),
+            lambda m: optax.chain(optax.scale_by_sm3(0.5, eps=1e-6), optax.scale(-2e-2)),
+        ),
     ],
 }
 
@@ -177,9 +223,7 @@ def _resolve(hyper, mask_flags):
     return {k: (by_index(mask_flags) if v == "mask" else v) for k, v in hyper.items()}
 
 
-@pytest.mark.parametrize(
-    "name,k", [(name, k) for name, cases in OPTAX_CASES.items() for k in range(len(cases))]
-)
+@pytest.mark.parametrize("name,k", [(name, k) for name, cases in OPTAX_CASES.items() for k in range(len(cases))])
 def test_against_optax(name, k, record_property):
     hyper, make_tx = OPTAX_CASES[name][k]
     shapes = [s for s in SHAPES if s != ()] if name == "sm3" else SHAPES  # optax.sm3 fails on 0-d
@@ -197,24 +241,36 @@ def test_against_optax(name, k, record_property):
 TORCH_CASES = {
     "rprop": [
         (dict(learning_rate=0.01), lambda ps: torch.optim.Rprop(ps, lr=0.01, foreach=False)),
-        (dict(learning_rate=0.05, etas=(0.3, 1.5), step_sizes=(1e-4, 1.0)),
-         lambda ps: torch.optim.Rprop(ps, lr=0.05, etas=(0.3, 1.5), step_sizes=(1e-4, 1.0), foreach=False)),
-        (dict(learning_rate=1e-3, etas=(0.6, 1.1), step_sizes=(1e-6, 0.05)),
-         lambda ps: torch.optim.Rprop(ps, lr=1e-3, etas=(0.6, 1.1), step_sizes=(1e-6, 0.05), foreach=False)),
+        (
+            dict(learning_rate=0.05, etas=(0.3, 1.5), step_sizes=(1e-4, 1.0)),
+            lambda ps: torch.optim.Rprop(ps, lr=0.05, etas=(0.3, 1.5), step_sizes=(1e-4, 1.0), foreach=False),
+        ),
+        (
+            dict(learning_rate=1e-3, etas=(0.6, 1.1), step_sizes=(1e-6, 0.05)),
+            lambda ps: torch.optim.Rprop(ps, lr=1e-3, etas=(0.6, 1.1), step_sizes=(1e-6, 0.05), foreach=False),
+        ),
     ],
     "asgd": [
         (dict(learning_rate=0.01), lambda ps: torch.optim.ASGD(ps, lr=0.01, foreach=False)),
-        (dict(learning_rate=0.05, lambd=1e-2, alpha=0.5, t0=10),
-         lambda ps: torch.optim.ASGD(ps, lr=0.05, lambd=1e-2, alpha=0.5, t0=10, foreach=False)),
-        (dict(learning_rate=0.02, lambd=0.1, alpha=1.0, t0=0, weight_decay=1e-2),
-         lambda ps: torch.optim.ASGD(ps, lr=0.02, lambd=0.1, alpha=1.0, t0=0, weight_decay=1e-2, foreach=False)),
+        (
+            dict(learning_rate=0.05, lambd=1e-2, alpha=0.5, t0=10),
+            lambda ps: torch.optim.ASGD(ps, lr=0.05, lambd=1e-2, alpha=0.5, t0=10, foreach=False),
+        ),
+        (
+            dict(learning_rate=0.02, lambd=0.1, alpha=1.0, t0=0, weight_decay=1e-2),
+            lambda ps: torch.optim.ASGD(ps, lr=0.02, lambd=0.1, alpha=1.0, t0=0, weight_decay=1e-2, foreach=False),
+        ),
     ],
     "adafactor": [
         (dict(learning_rate=1e-2, form="torch"), lambda ps: torch.optim.Adafactor(ps, lr=1e-2, foreach=False)),
-        (dict(learning_rate=0.5, form="torch", decay_rate=0.5, clipping_threshold=2.0),
-         lambda ps: torch.optim.Adafactor(ps, lr=0.5, beta2_decay=-0.5, d=2.0, foreach=False)),
-        (dict(learning_rate=0.1, form="torch", epsilon=1e-3, min_scale=1e-2, weight_decay=0.1 * 0.05),
-         lambda ps: torch.optim.Adafactor(ps, lr=0.1, eps=(1e-3, 1e-2), weight_decay=0.05, foreach=False)),
+        (
+            dict(learning_rate=0.5, form="torch", decay_rate=0.5, clipping_threshold=2.0),
+            lambda ps: torch.optim.Adafactor(ps, lr=0.5, beta2_decay=-0.5, d=2.0, foreach=False),
+        ),
+        (
+            dict(learning_rate=0.1, form="torch", epsilon=1e-3, min_scale=1e-2, weight_decay=0.1 * 0.05),
+            lambda ps: torch.optim.Adafactor(ps, lr=0.1, eps=(1e-3, 1e-2), weight_decay=0.05, foreach=False),
+        ),
     ],
 }
 
@@ -223,9 +279,7 @@ def _torch_ax(opt, params):
     return [opt.state[p]["ax"].numpy().copy() for p in params]
 
 
-@pytest.mark.parametrize(
-    "name,k", [(name, k) for name, cases in TORCH_CASES.items() for k in range(len(cases))]
-)
+@pytest.mark.parametrize("name,k", [(name, k) for name, cases in TORCH_CASES.items() for k in range(len(cases))])
 def test_against_torch(name, k, record_property):
     hyper, make_opt = TORCH_CASES[name][k]
     p0, a, c, noise = make_problem(200 * k + len(name))

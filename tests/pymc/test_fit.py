@@ -104,8 +104,13 @@ def test_point_estimates_in_flat_parameters_fit_beside_the_posterior():
         s = pm.HalfNormal("s", 2.0)
         pm.Normal("y", params["a"] + X @ params["b"], s, observed=y)
         pm.fit(
-            2000, method="advi", obj_optimizer=symupdates.adam(learning_rate=0.05), more_obj_params=[params.flat],
-            progressbar=False, random_seed=1, compile_kwargs=dict(mode="FAST_COMPILE"),
+            2000,
+            method="advi",
+            obj_optimizer=symupdates.adam(learning_rate=0.05),
+            more_obj_params=[params.flat],
+            progressbar=False,
+            random_seed=1,
+            compile_kwargs=dict(mode="FAST_COMPILE"),
         )
     least_squares = np.linalg.lstsq(np.c_[np.ones(N_POINTS), X], y, rcond=None)[0]
     got = np.r_[params.get_value("a"), params.get_value("b")]

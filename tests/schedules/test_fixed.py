@@ -35,8 +35,11 @@ def np_restarts(lr, T0, Tm, eta_min, n):
 def np_one_cycle(max_lr, total, pct, strategy, div, fdiv, three):
     init, final = max_lr / div, max_lr / div / fdiv
     r = pct * total - 1
-    phases = [(r, init, max_lr), (2 * r, max_lr, init), (total - 1, init, final)] if three else [
-        (r, init, max_lr), (total - 1, max_lr, final)]
+    phases = (
+        [(r, init, max_lr), (2 * r, max_lr, init), (total - 1, init, final)]
+        if three
+        else [(r, init, max_lr), (total - 1, max_lr, final)]
+    )
     out = []
     for k in range(N):
         begin = 0.0
@@ -63,7 +66,10 @@ NUMPY_CASES = {
     ),
     "step": (S.step(0.1, 300, 0.5), 0.1 * 0.5 ** (K // 300)),
     "multistep": (S.multistep(0.1, [500, 100, 500], 0.1), 0.1 * 0.1 ** ((K >= 100) + 2.0 * (K >= 500))),
-    "piecewise": (S.piecewise_constant(0.1, {200: 0.5, 600: 0.1}), 0.1 * np.where(K >= 200, 0.5, 1) * np.where(K >= 600, 0.1, 1)),
+    "piecewise": (
+        S.piecewise_constant(0.1, {200: 0.5, 600: 0.1}),
+        0.1 * np.where(K >= 200, 0.5, 1) * np.where(K >= 600, 0.1, 1),
+    ),
     "linear": (S.linear(0.1, 0.02, 400, transition_begin=100), 0.1 + (0.02 - 0.1) * np.clip(K - 100, 0, 400) / 400),
     "polynomial": (S.polynomial(0.1, 0.001, 2.0, 700), (0.1 - 0.001) * (1 - np.minimum(K, 700) / 700) ** 2 + 0.001),
     "cosine_alpha": (S.cosine_decay(0.1, 800, 0.05), 0.1 * (0.95 * cos_factor(K, 800) + 0.05)),
@@ -81,7 +87,9 @@ NUMPY_CASES = {
     ),
     "one_cycle_cos": (S.one_cycle(0.1, N), np_one_cycle(0.1, N, 0.3, "cos", 25.0, 1e4, False)),
     "one_cycle_linear_three": (
-        S.one_cycle(0.2, 800, pct_start=0.25, anneal_strategy="linear", div_factor=10, final_div_factor=100, three_phase=True),
+        S.one_cycle(
+            0.2, 800, pct_start=0.25, anneal_strategy="linear", div_factor=10, final_div_factor=100, three_phase=True
+        ),
         np_one_cycle(0.2, 800, 0.25, "linear", 10, 100, True),
     ),
     "restarts": (S.cosine_restarts(0.1, 70), np_restarts(0.1, 70, 1, 0.0, N)),
@@ -119,8 +127,9 @@ TORCH_CASES = {
         S.one_cycle(0.1, N),
     ),
     "one_cycle_three_linear": (
-        lambda o: L.OneCycleLR(o, 0.1, total_steps=N, pct_start=0.2, anneal_strategy="linear", three_phase=True,
-                               cycle_momentum=False),
+        lambda o: L.OneCycleLR(
+            o, 0.1, total_steps=N, pct_start=0.2, anneal_strategy="linear", three_phase=True, cycle_momentum=False
+        ),
         S.one_cycle(0.1, N, pct_start=0.2, anneal_strategy="linear", three_phase=True),
     ),
     "restarts": (lambda o: L.CosineAnnealingWarmRestarts(o, 50), S.cosine_restarts(0.1, 50)),
@@ -180,7 +189,10 @@ OPTAX_CASES = {
         S.piecewise_constant(0.1, {200: 0.5, 600: 0.1}),
     ),
     "linear": (optax.linear_schedule(0.1, 0.02, 400, 100), S.linear(0.1, 0.02, 400, transition_begin=100)),
-    "polynomial": (optax.polynomial_schedule(0.1, 0.001, 3, 700, 20), S.polynomial(0.1, 0.001, 3, 700, transition_begin=20)),
+    "polynomial": (
+        optax.polynomial_schedule(0.1, 0.001, 3, 700, 20),
+        S.polynomial(0.1, 0.001, 3, 700, transition_begin=20),
+    ),
     "cosine": (optax.cosine_decay_schedule(0.1, 800, 0.05, 1.5), S.cosine_decay(0.1, 800, 0.05, exponent=1.5)),
     "warmup_cosine": (
         optax.warmup_cosine_decay_schedule(0.0, 0.2, 100, 900, 0.002),

@@ -26,7 +26,7 @@ def torch_rates(metrics, window=1, **kw):
     opt = torch.optim.SGD([w], lr=0.1)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, **kw)
     rates = []
-    for k, m in enumerate(metrics):
+    for k in range(len(metrics)):
         rates.append(opt.param_groups[0]["lr"])
         if (k + 1) % window == 0:
             total = 0.0
@@ -108,7 +108,9 @@ def test_needs_the_loss():
     with pytest.raises(su.InputError, match="needs the loss"):
         su.sgd([pt.ones(2)], [w], learning_rate=su.reduce_on_plateau(0.1))
     # the loss can be given next to gradients
-    updates = su.core.apply(su.sgd.transform(learning_rate=su.reduce_on_plateau(0.1)), [pt.ones(2)], [w], loss=(w**2).sum())
+    updates = su.core.apply(
+        su.sgd.transform(learning_rate=su.reduce_on_plateau(0.1)), [pt.ones(2)], [w], loss=(w**2).sum()
+    )
     assert "sgd.plateau.lr" in updates.state
 
 

@@ -179,7 +179,11 @@ def test_float32_kept_under_float64_floatx(clipper, rng):
     values = [rng.normal(size=3).astype("float32") * 5]
     (out,) = _apply(clipper(1.0), values, dtype="float32")
     assert out.dtype == np.float32
-    expected = np_global_clip([values[0].astype(np.float64)], 1.0)[0] if clipper is not su.clip_by_value else np.clip(values[0], -1, 1)
+    expected = (
+        np_global_clip([values[0].astype(np.float64)], 1.0)[0]
+        if clipper is not su.clip_by_value
+        else np.clip(values[0], -1, 1)
+    )
     np.testing.assert_allclose(out, expected, rtol=1e-6)
 
 

@@ -71,8 +71,10 @@ def test_multi_steps_matches_optax_default_mode(rng):
     """The same comparison once on the default (C) mode."""
     p0, grads = rng.normal(size=3), _grads(rng, 12)
     w, _, fn = _compiled(su.multi_steps(su.adam(learning_rate=0.05, form="torch"), 3), p0, mode=None)
-    expected = _optax_run(optax.MultiSteps(optax.adam(0.05), every_k_schedule=3, accumulator_dtype=jnp.float64), p0, grads)
-    for g, e in zip(grads, expected):
+    expected = _optax_run(
+        optax.MultiSteps(optax.adam(0.05), every_k_schedule=3, accumulator_dtype=jnp.float64), p0, grads
+    )
+    for g in grads:
         fn(g)
     np.testing.assert_allclose(w.get_value(), np.asarray(expected[-1]), rtol=1e-12)
 
@@ -111,7 +113,7 @@ def test_multi_steps_one_is_the_optimizer_itself(rng):
     np.testing.assert_array_equal(w1.get_value(), w2.get_value())
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _sgd_multi(k):
     w, _, fn = _compiled(su.multi_steps(su.sgd(learning_rate=0.5), k), np.zeros(2))
     return w, fn
@@ -335,8 +337,13 @@ def test_wrapper_validation(call, match):
 
 @pytest.mark.parametrize(
     "wrap",
-    [su.skip_nonfinite, su.multi_precision, lambda t: su.multi_steps(t, 2), lambda t: su.ema_params(t),
-     lambda t: su.lookahead(t)],
+    [
+        su.skip_nonfinite,
+        su.multi_precision,
+        lambda t: su.multi_steps(t, 2),
+        lambda t: su.ema_params(t),
+        lambda t: su.lookahead(t),
+    ],
     ids=["skip_nonfinite", "multi_precision", "multi_steps", "ema_params", "lookahead"],
 )
 def test_every_wrapper_takes_its_inner_name_and_rejects_non_transforms(wrap):
