@@ -473,9 +473,11 @@ def scale_by_adan(beta1=0.98, beta2=0.92, beta3=0.99, epsilon=1e-8, *, eps_root=
         n_t &= \beta_3 n_{t-1} + (1-\beta_3)\, \big(g_t + (1-\beta_2)\Delta_t\big)^2 \\
         u_t &= \frac{\hat m_t + (1-\beta_2)\, \hat v_t}{\sqrt{\hat n_t + \epsilon_{root}} + \epsilon}
 
-    with hats the bias-corrected averages (:math:`\hat x_t = x_t/(1-\beta^t)`),
-    as optax.adan and the authors' code. The betas are decay rates (optax,
-    the authors' code); the paper's :math:`\beta_k` are one minus them.
+    with hats the bias-corrected averages (:math:`\hat x_t = x_t/(1-\beta^t)`), as
+    ``optax.adan`` (0.2.8) computes it. The betas are decay rates (optax, the authors' code);
+    the paper's :math:`\beta_k` are one minus them. The paper (Algorithm 1) and the authors'
+    code weight the gradient difference in :math:`n_t` and :math:`u_t` by :math:`\beta_2` (0.92)
+    where optax, and so this transform, use :math:`1-\beta_2` (0.08; optax PR #1715).
 
     State: ``m``, ``v``, ``n``, ``g_prev`` per parameter; the step counter.
 
