@@ -55,6 +55,7 @@ extensions = [
     "numpydoc",
     "sphinx.ext.mathjax",
     "matplotlib.sphinxext.plot_directive",
+    "sphinx_gallery.gen_gallery",
 ]
 templates_path = ["_templates"]
 exclude_patterns = ["_build", "Thumbs.db", ".DS_Store"]
@@ -68,9 +69,38 @@ numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
 numpydoc_xref_param_type = False
 
-html_theme = "alabaster"
-html_theme_options = {"description": "Symbolic optimizer updates for PyTensor and PyMC", "fixed_sidebar": True}
+# The theme of PyMC's and PyTensor's documentation.
+html_theme = "pydata_sphinx_theme"
+html_title = f"symupdates {release}"
+html_theme_options = {
+    "navigation_with_keys": False,
+    "show_toc_level": 2,
+    "header_links_before_dropdown": 8,
+    "secondary_sidebar_items": ["page-toc"],
+    "footer_start": ["copyright"],
+    "footer_end": ["sphinx-version", "theme-version"],
+}
+html_sidebars = {"index": []}
 html_static_path: list[str] = []
+
+# -- Gallery ---------------------------------------------------------------------
+# sphinx-gallery runs examples/gallery/plot_*.py at every build and writes the pages,
+# their printed output and figures to auto_examples/ (generated, not kept in git), with
+# the run time of each script in auto_examples/sg_execution_times.rst. A script that
+# raises fails the build. The paths are relative to this file, so the same settings
+# work in the repository and in the copy the tests build (tests/docs/conftest.py).
+sphinx_gallery_conf = {
+    "examples_dirs": "../examples/gallery",
+    "gallery_dirs": "auto_examples",
+    "filename_pattern": r"/plot_",
+    "within_subsection_order": "FileNameSortKey",
+    "download_all_examples": False,
+    "remove_config_comments": True,
+    "capture_repr": (),  # show what the scripts print, not the value of their last expression
+    "min_reported_time": 0,
+    "show_memory": False,
+    "show_signature": False,
+}
 
 # -- Schedules page: plots made during the build --------------------------------
 #: Example arguments of every schedule in ``symupdates.schedules.__all__``, as the
@@ -191,6 +221,30 @@ PYMC_NAMES = {
 }
 
 
+def first_formula(obj) -> list[str]:
+    """The body lines of the first ``.. math::`` block of ``obj``'s docstring (dedented)."""
+    lines = (inspect.getdoc(obj) or "").splitlines()
+    start = next((i for i, line in enumerate(lines) if line.strip() == ".. math::"), None)
+    if start is None:
+        raise RuntimeError(f"docs/conf.py: the docstring of {obj.__name__} has no '.. math::' block to show.")
+    body = []
+    for line in lines[start + 1 :]:
+        if line.strip() and not line.startswith(" "):
+            break
+        body.append(line)
+    return inspect.cleandoc("\n".join(body)).splitlines()
+
+
+def formula_table(names) -> list[str]:
+    """A list-table of named optimizers with the update formula of each, first thing in the row."""
+    lines = [".. list-table::", "   :header-rows: 1", "   :widths: 18 82", "   :class: formulas", ""]
+    lines += ["   * - Optimizer", "     - Update"]
+    for name in names:
+        lines += [f"   * - :func:`~symupdates.{name}`", "     - .. math::", ""]
+        lines += [f"          {line}" if line else "" for line in first_formula(getattr(symupdates, name))]
+    return lines + [""]
+
+
 class _ApiWriter:
     """Collects autosummary sections; each object is documented once."""
 
@@ -265,6 +319,7 @@ def api_page() -> str:
     )
     for family in symupdates.optimizers.FAMILIES:
         w.module_section(family.__name__, family.__all__)
+        w.lines += formula_table(family.__all__)
     w.module_section("symupdates.optimizers.options", ["get", "available"], title="Look-up by name")
     w.module_section("symupdates.optimizers.partition", ["partition", "FROZEN"], title="Parameter groups")
 

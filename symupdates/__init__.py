@@ -13,37 +13,96 @@ same family names: :mod:`symupdates.core`, :mod:`symupdates.transforms`,
 # ``pymc`` is an attribute, not in __all__: ``from symupdates import *`` must not shadow PyMC's
 # own ``pymc`` (the module imports PyMC only when its functions run)
 from symupdates import core, fusion, optimizers, pymc, schedules, transforms
-from symupdates.core import *  # noqa: F403
+from symupdates.core import (
+    ArgumentError,
+    BuildContext,
+    InputError,
+    Transform,
+    Updates,
+    Wrapper,
+    as_transform,
+    chain,
+    get_or_compute_grads,
+    identity,
+    merge,
+)
 from symupdates.device import DeviceFunction, jax_function
-from symupdates.optimizers.adam import *  # noqa: F403
-from symupdates.optimizers.averaging import *  # noqa: F403
-from symupdates.optimizers.factored import *  # noqa: F403
-from symupdates.optimizers.layerwise import *  # noqa: F403
-from symupdates.optimizers.momentum import *  # noqa: F403
+from symupdates.optimizers.adam import adabelief, adam, adamax, adamw, adan, amsgrad, nadam, radam, yogi
+from symupdates.optimizers.averaging import asgd
+from symupdates.optimizers.factored import adafactor, sm3
+from symupdates.optimizers.layerwise import lamb, lars, novograd
+from symupdates.optimizers.momentum import momentum, nesterov_momentum, sgd
 from symupdates.optimizers.options import Factory, available, get
 from symupdates.optimizers.partition import FROZEN, partition
-from symupdates.optimizers.rms import *  # noqa: F403
-from symupdates.optimizers.sign import *  # noqa: F403
+from symupdates.optimizers.rms import adadelta, adagrad, adagrad_window, rmsprop
+from symupdates.optimizers.sign import lion, rprop, sign_sgd, signum
 from symupdates.pack import FlatParameters, Packed, flat_parameters, pack
 from symupdates.schedules.plateau import reduce_on_plateau
-from symupdates.transforms import *  # noqa: F403
+from symupdates.transforms import (
+    add_decayed_weights,
+    apply_momentum,
+    apply_nesterov_momentum,
+    average_iterates,
+    averaged_parameters,
+    clip_by_block_rms,
+    clip_by_norm,
+    clip_by_value,
+    clip_global_norm,
+    clip_weights,
+    ema,
+    ema_params,
+    lookahead,
+    multi_precision,
+    multi_steps,
+    norm_constraint,
+    param_givens,
+    parameter_momentum,
+    scale,
+    scale_by_adadelta,
+    scale_by_adagrad,
+    scale_by_adagrad_window,
+    scale_by_adam,
+    scale_by_adamax,
+    scale_by_adan,
+    scale_by_belief,
+    scale_by_factored_rms,
+    scale_by_learning_rate,
+    scale_by_lion,
+    scale_by_nadam,
+    scale_by_novograd,
+    scale_by_param_block_rms,
+    scale_by_radam,
+    scale_by_rms,
+    scale_by_rprop,
+    scale_by_sign,
+    scale_by_sm3,
+    scale_by_trust_ratio,
+    scale_by_yogi,
+    skip_nonfinite,
+    swap_params,
+    total_norm_constraint,
+    trace,
+)
 
 __version__ = "0.1.0"
 
-__all__ = [
-    *core.__all__,
-    *transforms.__all__,
-    *optimizers.__all__,
-    "Factory",
-    "get",
-    "available",
-    "reduce_on_plateau",
-    "partition",
-    "FROZEN",
-    "pack",
-    "Packed",
-    "flat_parameters",
-    "FlatParameters",
-    "jax_function",
-    "DeviceFunction",
-]
+# Concatenated (not built in a loop) so that type checkers see every exported name.
+__all__ = (
+    core.__all__
+    + transforms.__all__
+    + optimizers.__all__
+    + [
+        "Factory",
+        "get",
+        "available",
+        "reduce_on_plateau",
+        "partition",
+        "FROZEN",
+        "pack",
+        "Packed",
+        "flat_parameters",
+        "FlatParameters",
+        "jax_function",
+        "DeviceFunction",
+    ]
+)

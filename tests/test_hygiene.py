@@ -69,3 +69,30 @@ def test_tree_passes_ruff(command):
         [sys.executable, "-m", "ruff", *command, "--no-cache", str(ROOT)], capture_output=True, text=True, cwd=ROOT
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_written_out_export_lists_follow_the_families():
+    """The package ``__all__`` lists are concatenations written out for type checkers: each is
+    its families' names, in order, and every name is importable."""
+    import symupdates
+    import symupdates.optimizers
+    import symupdates.transforms
+
+    for package in (symupdates.transforms, symupdates.optimizers):
+        assert package.__all__ == [name for family in package.FAMILIES for name in family.__all__]
+    for name in symupdates.__all__:
+        assert getattr(symupdates, name) is not None, name
+    assert len(set(symupdates.__all__)) == len(symupdates.__all__)
+
+
+def test_public_api_type_checks(tmp_path):
+    """mypy, configured in pyproject.toml, accepts the package and the calls in
+    tests/typing_usage.py (the types that users of the py.typed package see)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "--cache-dir", str(tmp_path / "mypy"), "--no-error-summary"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -5,12 +5,13 @@ from __future__ import annotations
 import contextlib
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import pytensor
 import pytensor.tensor as pt
 from pytensor.graph.basic import Variable
+from pytensor.tensor.variable import TensorVariable
 
 from symupdates.core.checks import InputError, StatefulSchedule, constant_value, is_schedule
 from symupdates.core.state import StateEntry, Updates
@@ -32,7 +33,8 @@ def scalar_dtype(dtype: str) -> str:
 
 def _unique_names(params) -> list[str]:
     """Parameter names for state naming: unnamed ones get ``param{i}``, repeats ``#k``."""
-    names, seen = [], {}
+    names: list[str] = []
+    seen: dict = {}
     for i, p in enumerate(params):
         base = p.name or f"param{i}"
         k = seen.get(base, 0)
@@ -66,11 +68,11 @@ class BuildContext:
         self.loss = None
         self._entries: list[StateEntry] = []
         self._updates: OrderedDict = OrderedDict()
-        self._step = None
+        self._step: TensorVariable | None = None
         self._labels: dict[str, int] = {}
         self._label_stack: list[str] = []
         self._hyper_cache: dict = {}
-        self._masters: dict[int, Variable] = {}
+        self._masters: dict[int, TensorVariable] = {}
         self._new_value_hooks: list[Callable] = []
         self._finishers: list[Callable] = []
 
@@ -103,7 +105,7 @@ class BuildContext:
             )
         return [self.as_target_type(i, u) for i, u in enumerate(out)]
 
-    def as_target_type(self, i: int, expr) -> Variable:
+    def as_target_type(self, i: int, expr) -> TensorVariable:
         """``expr`` with exactly the type (dtype and static shape) of target ``i``."""
         target = self.targets[i]
         expr = pt.as_tensor_variable(expr)
@@ -114,16 +116,16 @@ class BuildContext:
         return expr
 
     # -- state ----------------------------------------------------------------
-    def _shared(self, value, name: str, **kwargs) -> Variable:
+    def _shared(self, value, name: str, **kwargs) -> TensorVariable:
         return pytensor.shared(value, name=name if self.prefix is None else f"{self.prefix}.{name}", **kwargs)
 
-    def _register(self, var, init: Callable[[], np.ndarray], kind: str, param: int | None = None):
+    def _register(self, var, init: Callable[[], np.ndarray | np.generic], kind: str, param: int | None = None):
         self._entries.append(StateEntry(var, init, kind, param, self.label))
         return var
 
     def state(
         self, i: int, role: str | None, fill: float | None = 0.0, suffix: tuple = (), *, shape=None, kind="moment"
-    ) -> Variable:
+    ) -> TensorVariable:
         """A new state tensor for target ``i``, filled with ``fill``.
 
         It takes the target's dtype and full static type; ``suffix`` appends
@@ -155,20 +157,20 @@ class BuildContext:
         var = self._shared(init(), name, shape=static)
         return self._register(var, init, kind, i)
 
-    def cached(self, key, make: Callable[[], Variable]) -> Variable:
+    def cached(self, key, make: Callable[[], TensorVariable]) -> TensorVariable:
         """``make()``, built once per ``key`` in this context (per-step scalars shared by all parameters)."""
         key = ("cached", key)
         if key not in self._hyper_cache:
             self._hyper_cache[key] = make()
         return self._hyper_cache[key]
 
-    def scalar_state(self, role: str, value, dtype: str, *, kind: str = "counter") -> Variable:
+    def scalar_state(self, role: str, value, dtype: str, *, kind: str = "counter") -> TensorVariable:
         """A new scalar state variable ``{label}.{role}`` shared by all parameters."""
         init = np.asarray(value, dtype=dtype)
         var = self._shared(init.copy(), f"{self.label}.{role}")
         return self._register(var, lambda: init.copy(), kind)
 
-    def set(self, var: Variable, expr) -> None:
+    def set(self, var: TensorVariable, expr) -> None:
         """Record the new value of state variable ``var`` for this step."""
         expr = pt.as_tensor_variable(expr)
         if expr.dtype != var.dtype:
@@ -183,21 +185,21 @@ class BuildContext:
 
     # -- step counter and hyper-parameters ----------------------------------------
     @property
-    def step(self) -> Variable:
+    def step(self) -> TensorVariable:
         """The int64 counter of completed steps: 0 during the first update."""
         if self._step is None:
             self._step = self._shared(np.int64(0), f"{self.name}.step")
             self._register(self._step, lambda: np.int64(0), "step")
         return self._step
 
-    def count(self, dtype: str) -> Variable:
+    def count(self, dtype: str) -> TensorVariable:
         """The 1-based number ``t`` of the step being built, as a ``dtype`` scalar."""
         key = ("count", dtype)
         if key not in self._hyper_cache:
             self._hyper_cache[key] = pt.cast(self.step + 1, dtype)
         return self._hyper_cache[key]
 
-    def hyper(self, value, dtype: str) -> Variable:
+    def hyper(self, value, dtype: str) -> TensorVariable:
         """A hyper-parameter as a scalar of ``dtype``; a schedule is read at :attr:`step`."""
         key = (id(value), dtype)
         if key in self._hyper_cache:
@@ -206,6 +208,7 @@ class BuildContext:
         if is_schedule(value):
             value = self.schedule_value(value)
         if isinstance(value, Variable):
+            value = cast(TensorVariable, value)  # a symbolic scalar of any variable class (shared ones too)
             out = value if value.dtype == dtype else pt.cast(value, dtype)
         else:
             number = constant_value(value)
@@ -215,7 +218,7 @@ class BuildContext:
         self._hyper_cache[key] = (raw, out)  # keep ``raw`` alive so its id stays unique
         return out
 
-    def one_minus(self, value, dtype: str) -> Variable:
+    def one_minus(self, value, dtype: str) -> TensorVariable:
         """``1 - value`` as a ``dtype`` scalar.
 
         A constant is subtracted in float64 and rounded once to ``dtype``. The
@@ -228,7 +231,7 @@ class BuildContext:
             return pt.cast(1 - self.hyper(value, "float64"), dtype)
         return 1 - self.hyper(value, dtype)
 
-    def schedule_value(self, schedule) -> Variable:
+    def schedule_value(self, schedule) -> TensorVariable:
         """``schedule(step)`` as a symbolic scalar, built once per schedule."""
         key = ("schedule", id(schedule))
         if key not in self._hyper_cache:
@@ -259,7 +262,7 @@ class BuildContext:
         return out
 
     # -- finishing ------------------------------------------------------------
-    def on_new_value(self, fn: Callable[[int, Variable], Variable]) -> None:
+    def on_new_value(self, fn: Callable[[int, TensorVariable], TensorVariable]) -> None:
         """Pass each parameter's new value through ``fn(i, value) -> value`` (after ``p - u``).
 
         Hooks run in the order they were added: weight constraints
@@ -294,7 +297,7 @@ class BuildContext:
             for hook in self._new_value_hooks:
                 value = hook(i, value)
             new_values.append(self.as_target_type(i, value))
-        updates = OrderedDict()
+        updates: OrderedDict = OrderedDict()
         for i, (param, value) in enumerate(zip(self.params, new_values)):
             if i in self._masters:
                 updates[self._masters[i]] = value

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import cast
+
 import numpy as np
 import pytensor
 import pytensor.tensor as pt
@@ -36,7 +39,7 @@ def check_params(params) -> list:
     params = _shared_list(params)
     if not params:
         raise InputError("`params` is empty: give at least one shared variable to update.")
-    seen = {}
+    seen: dict = {}
     for i, p in enumerate(params):
         if not isinstance(p, TensorVariable):
             raise InputError(f"params[{i}] ({p!r}) is a {p.type}, not a tensor; only tensors can be optimized.")
@@ -85,7 +88,7 @@ def _check_grad(i: int, grad, param) -> TensorVariable:
     return grad
 
 
-def get_or_compute_grads(loss_or_grads, params) -> list:
+def get_or_compute_grads(loss_or_grads, params) -> Sequence:
     """Return one gradient expression per parameter, as Lasagne's and PyMC's helper does.
 
     Parameters
@@ -138,7 +141,7 @@ def get_or_compute_grads(loss_or_grads, params) -> list:
             f"the loss must be a scalar, but it has {loss_or_grads.ndim} dimension(s) ({loss_or_grads.type}); "
             "reduce it first, e.g. loss.sum() or loss.mean()."
         )
-    return pytensor.grad(loss_or_grads, params)
+    return cast(list, pytensor.grad(loss_or_grads, params))
 
 
 def checked_grads(loss_or_grads, params) -> tuple[list, list]:

@@ -38,7 +38,7 @@ class StateEntry:
     """
 
     var: object
-    init: Callable[[], np.ndarray]
+    init: Callable[[], np.ndarray | np.generic]
     kind: str = "moment"
     param: int | None = None
     owner: str | None = None
@@ -126,7 +126,7 @@ class Updates(OrderedDict):
         """
         if kind not in KINDS:
             raise InputError(f"`kind` must be one of {KINDS}, got {kind!r}.")
-        out = OrderedDict()
+        out: OrderedDict = OrderedDict()
         for e in self._entries:
             if e.kind == kind and e.param is not None and (owner is None or e.owner == owner):
                 out.setdefault(self.params[e.param], e.var)
@@ -190,7 +190,9 @@ def merge(*update_sets: Updates, params=None) -> Updates:
     when two state variables share a name (give each set a ``name=``).
     ``params`` orders :attr:`Updates.params` (default: set after set).
     """
-    items, owner, names = OrderedDict(), {}, {}
+    items: OrderedDict = OrderedDict()
+    owner: dict = {}
+    names: dict = {}
 
     def described(k):
         state = list(update_sets[k].state)

@@ -140,7 +140,7 @@ class Chain(Transform):
         return directions
 
 
-def chain(*transforms: Transform, name: str = "chain") -> Transform:
+def chain(*transforms: Transform | None, name: str = "chain") -> Transform:
     """Compose transforms left to right.
 
     ``chain(a, b)(loss, params)`` feeds the gradients to ``a``, its output to
@@ -157,7 +157,7 @@ def chain(*transforms: Transform, name: str = "chain") -> Transform:
     >>> [v.name for v in updates]
     ['w', 'w.adam.m', 'w.adam.v', 'chain.step']
     """
-    parts = []
+    parts: list[Transform] = []
     for t in transforms:
         if t is None:
             continue

@@ -13,4 +13,13 @@ from symupdates.optimizers import adam, averaging, factored, layerwise, momentum
 #: The families, in the order of the API reference.
 FAMILIES = (momentum, rms, adam, sign, layerwise, factored, averaging)
 #: The named optimizers (``symupdates.get`` looks them up by name).
-__all__ = [name for family in FAMILIES for name in family.__all__]
+# (written out, in FAMILIES' order, so that type checkers see the names)
+__all__ = (
+    momentum.__all__
+    + rms.__all__
+    + adam.__all__
+    + sign.__all__
+    + layerwise.__all__
+    + factored.__all__
+    + averaging.__all__
+)

@@ -22,6 +22,8 @@ import dataclasses
 import functools
 import inspect
 import re
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, cast, overload
 
 import numpy as np
 
@@ -38,6 +40,11 @@ from symupdates.core.checks import (
 from symupdates.core.transform import Transform, chain
 from symupdates.transforms.clipping import clip_by_norm, clip_by_value, clip_global_norm, clip_weights
 from symupdates.transforms.guards import multi_precision, nonfinite_option, skip_nonfinite
+
+if TYPE_CHECKING:
+    from pytensor.graph.basic import Variable
+
+    from symupdates.core.state import Updates
 from symupdates.transforms.linear import add_decayed_weights, scale, scale_by_learning_rate
 
 __all__ = ["Recipe", "Factory", "assemble", "optimizer", "get", "available", "COMMON_OPTIONS"]
@@ -176,7 +183,8 @@ _DECAY_OPTIONS = {"weight_decay", "decoupled_weight_decay"}
 
 def options_doc(exclude=()) -> str:
     """The "Other Parameters" section of :data:`OPTIONS_DOC` without the entries in ``exclude``."""
-    blocks, current = [], []
+    blocks: list[list[str]] = []
+    current: list[str] = []
     for line in OPTIONS_DOC.split("\n"):
         if re.match(r"    [a-z_]", line) and current:  # an entry starts: "    name : type"
             blocks.append(current)
@@ -215,7 +223,36 @@ class Factory(functools.partial):
         return updates
 
 
-def optimizer(recipe_fn=None, *, renamed: dict | None = None):
+class NamedOptimizer(Protocol):
+    """The type of a named optimizer such as :func:`symupdates.adam`, as :func:`optimizer` makes it.
+
+    Called with a loss (or gradients) and parameters it returns :class:`~symupdates.Updates`;
+    with neither, a :class:`Factory`. ``transform(**hyper)`` is the same optimizer as a
+    :class:`~symupdates.Transform`, for use inside wrappers and partitions.
+    """
+
+    transform: Callable[..., Transform]
+
+    @overload
+    def __call__(
+        self, loss_or_grads: Variable | Sequence[Variable], params: Sequence[Variable], *hyper: Any, **options: Any
+    ) -> Updates: ...
+
+    @overload
+    def __call__(self, loss_or_grads: None = None, params: None = None, *hyper: Any, **options: Any) -> Factory: ...
+
+
+@overload
+def optimizer(recipe_fn: Callable[..., Recipe], *, renamed: dict | None = None) -> NamedOptimizer: ...
+
+
+@overload
+def optimizer(
+    recipe_fn: None = None, *, renamed: dict | None = None
+) -> Callable[[Callable[..., Recipe]], NamedOptimizer]: ...
+
+
+def optimizer(recipe_fn=None, *, renamed=None):
     """Turn a recipe function into a named optimizer with the PyMC/Lasagne contract.
 
     The result takes ``(loss_or_grads=None, params=None, *hyper, **options)``:
@@ -249,7 +286,17 @@ def optimizer(recipe_fn=None, *, renamed: dict | None = None):
         hyper = {k: v for k, v in hyper.items() if k != "name"}
         recipe_args = {k: v for k, v in hyper.items() if k in recipe_sig.parameters}
         options = {k: v for k, v in hyper.items() if k in common}
-        return assemble(recipe_fn(**recipe_args), name, **options)
+        recipe = recipe_fn(**recipe_args)
+        own_decay = recipe_args.get("weight_decay", 0.0)  # the recipes that own it default it to 0
+        if owned & _DECAY_OPTIONS and recipe.decoupled_weight_decay is None and not _is_off(own_decay, 0.0):
+            unreached = [k for k in ("weight_decay_mask", "wd_mult") if options.get(k) is not None]
+            if unreached:
+                raise InputError(
+                    f"{name}() applies its own `weight_decay` inside its update, which `{unreached[0]}` does not "
+                    f"reach. Give parameters different weight decays with symupdates.partition (one {name} per "
+                    "group, each with its weight_decay)."
+                )
+        return assemble(recipe, name, **options)
 
     @functools.wraps(recipe_fn)
     def named(*args, **kwargs):
@@ -280,8 +327,9 @@ def optimizer(recipe_fn=None, *, renamed: dict | None = None):
             raise ValueError("Please provide both `loss_or_grads` and `params` to get updates.")
         return transform(loss_or_grads, params_, name=given.get("name"))
 
-    named.__signature__ = signature
-    named.__doc__ = (recipe_fn.__doc__ or "").rstrip() + "\n" + options_doc(exclude=owned)
+    result: Any = named  # gains the attributes of a NamedOptimizer below
+    result.__signature__ = signature
+    result.__doc__ = (recipe_fn.__doc__ or "").rstrip() + "\n" + options_doc(exclude=owned)
 
     def as_transform(**hyper) -> Transform:
         if hyper.get("name") is not None:
@@ -291,9 +339,9 @@ def optimizer(recipe_fn=None, *, renamed: dict | None = None):
             )
         return build(dict(signature.bind_partial(**hyper).arguments))
 
-    named.transform = as_transform
-    _REGISTRY[name] = named
-    return named
+    result.transform = as_transform
+    _REGISTRY[name] = result
+    return cast(NamedOptimizer, result)
 
 
 def _replaced_option(name: str, key: str, recipe_sig: inspect.Signature) -> ArgumentError:

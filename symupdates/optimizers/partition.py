@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 from collections.abc import Mapping
+from typing import Any
 
 from symupdates.core.checks import InputError, check_nonnegative
 from symupdates.core.gradients import checked_grads
@@ -37,7 +38,7 @@ class Group:
     """One group of :func:`partition`: its name, how it selects parameters, its optimizer."""
 
     name: str
-    select: object
+    select: Any
     optimizer: object
 
     def selects(self, param) -> bool:
@@ -85,7 +86,7 @@ class Partition:
 
     def assign(self, params) -> dict[str, list[int]]:
         """{group name: indices of its parameters}; every parameter in exactly one group."""
-        members = {group.name: [] for group in self.groups}
+        members: dict[str, list[int]] = {group.name: [] for group in self.groups}
         orphans = []
         for i, p in enumerate(params):
             chosen = [group.name for group in self.groups if group.selects(p)]

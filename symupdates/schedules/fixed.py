@@ -28,11 +28,13 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping
+from typing import cast
 
 import numpy as np
 import pytensor
 import pytensor.tensor as pt
 from pytensor.graph.basic import Variable
+from pytensor.tensor.variable import TensorVariable
 
 from symupdates.core.checks import InputError, check_choice, check_int, check_scalar, is_schedule
 
@@ -55,20 +57,22 @@ __all__ = [
 ]
 
 
-def _f64(value) -> Variable:
+def _f64(value) -> TensorVariable:
     """A number or symbolic scalar as a float64 scalar."""
     if isinstance(value, Variable):
+        value = cast(TensorVariable, value)  # a symbolic scalar of any variable class
         return value if value.dtype == "float64" else pt.cast(value, "float64")
     return pt.constant(np.float64(value))
 
 
-def _as_step(step) -> Variable:
+def _as_step(step) -> TensorVariable:
     """The step as an int64 tensor (scalar or vector)."""
     if not isinstance(step, Variable):
         array = np.asarray(step)
         if array.dtype.kind not in "iu":
             raise InputError(f"a schedule takes an integer step, got {step!r}.")
         return pt.constant(array.astype("int64"))
+    step = cast(TensorVariable, step)
     if step.dtype[:3] not in ("int", "uin"):
         raise InputError(f"a schedule takes an integer step, got a {step.type}.")
     return step if step.dtype == "int64" else pt.cast(step, "int64")
@@ -214,7 +218,7 @@ def step(init_value, step_size, gamma=0.1) -> Schedule:
 @dataclasses.dataclass(frozen=True)
 class MultiStep(Schedule):
     init_value: object
-    milestones: tuple
+    milestones: tuple | int
     gamma: object = 0.1
 
     def __post_init__(self):

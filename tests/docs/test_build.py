@@ -11,12 +11,7 @@ from __future__ import annotations
 import html
 import importlib
 import inspect
-import os
 import re
-import shutil
-import subprocess
-import sys
-import time
 import typing
 import warnings
 from pathlib import Path
@@ -45,57 +40,13 @@ TRANSFORM_MODULES = [
     "schedules.plateau",
     "transforms.wrappers",
 ]
-BUILD_TIMEOUT = 300
-
-
-def _build(root: Path) -> Path:
-    source, out = root / "source", root / "html"
-    shutil.rmtree(root, ignore_errors=True)
-    shutil.copytree(DOCS, source, ignore=shutil.ignore_patterns("_build", "generated", "api.rst", "__pycache__"))
-    shutil.copytree(DOCS.parent / "examples", root / "examples")  # literalinclude'd by pymc.rst
-    cmd = [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-b", "html", "-q", str(source), str(out)]
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=BUILD_TIMEOUT, env=_env())
-    elapsed = time.perf_counter() - start
-    assert proc.returncode == 0, (
-        f"sphinx-build failed (exit {proc.returncode}, {elapsed:.0f} s):\n{proc.stdout}\n{proc.stderr}"
-    )
-    print(f"docs built in {elapsed:.1f} s")
-    (root / "ok").write_text(f"{elapsed:.1f}")
-    return out
-
-
-@pytest.fixture(scope="session")
-def built(tmp_path_factory):
-    """Build the HTML docs once per test session (once in all, under pytest-xdist); return the output folder."""
-    if not os.environ.get("PYTEST_XDIST_WORKER"):
-        return _build(tmp_path_factory.getbasetemp() / "docs-build")
-    import fcntl
-
-    shared = tmp_path_factory.getbasetemp().parent  # common to the workers of this session
-    root = shared / "docs-build"
-    with open(shared / "docs-build.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # the first worker builds, the others wait and reuse
-        try:
-            if (root / "ok").is_file():
-                return root / "html"
-            return _build(root)
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
-def _env():
-    env = dict(os.environ, MPLBACKEND="Agg")
-    env.pop("SYMUPDATES_TEST_MODE", None)
-    return env
 
 
 def _text(path: Path) -> str:
     """The visible text of the body of an HTML page (no sidebar, no navigation)."""
     raw = path.read_text(encoding="utf-8")
-    start = raw.index('<div class="body"')
-    ends = [i for i in (raw.find(f'<div class="{c}"', start) for c in ("sphinxsidebar", "footer")) if i > 0]
-    raw = raw[start : min(ends, default=len(raw))]
+    start = raw.index('<article class="bd-article"')  # pydata-sphinx-theme's page body
+    raw = raw[start : raw.index("</article>", start)]
     raw = re.sub(r"<(script|style)\b.*?</\1>", " ", raw, flags=re.S)
     return html.unescape(re.sub(r"<[^>]+>", " ", raw))
 
@@ -287,3 +238,45 @@ def test_docstring_has_math_and_sections(name, obj):
         f"{name}: the docstring needs a Parameters, Notes or References section"
     )
     assert parsed["Summary"], f"{name}: the docstring has no summary line"
+
+
+def _search_index(built: Path) -> dict:
+    import json
+
+    raw = (built / "searchindex.js").read_text(encoding="utf-8")
+    return json.loads(raw[raw.index("(") + 1 : raw.rindex(")")])
+
+
+def test_search_finds_every_public_name_and_every_page(built):
+    """The theme's search reads searchindex.js: every public name is an indexed object, every page
+    a document, and a word of the body text (not only titles) leads to its page."""
+    assert (built / "search.html").is_file()
+    index = _search_index(built)
+    objects = {f"{prefix}.{entry[4]}".lstrip(".") for prefix, entries in index["objects"].items() for entry in entries}
+    qualified = {name.rpartition(".")[2] for name in objects if name.startswith("symupdates.")}
+    assert not set(symupdates.__all__) - qualified, sorted(set(symupdates.__all__) - qualified)
+    sources = {
+        p.relative_to(DOCS).with_suffix("").as_posix()
+        for p in DOCS.rglob("*.rst")
+        if not {"_build", "_templates", "generated", "auto_examples"} & set(p.parts)
+    }
+    assert sources <= set(index["docnames"]), sorted(sources - set(index["docnames"]))
+    pages = index["terms"]["rosenbrock"]  # a word of the gallery's text and the migration guides'
+    pages = pages if isinstance(pages, list) else [pages]
+    assert any(index["docnames"][i].startswith("auto_examples/") for i in pages)
+
+
+def test_api_page_shows_the_formula_of_every_named_optimizer_by_family(built):
+    raw = (built / "api.html").read_text(encoding="utf-8")
+    tables = re.findall(r'<table class="formulas[^"]*">.*?</table>', raw, flags=re.S)
+    assert len(tables) == len(symupdates.optimizers.FAMILIES)
+    shown = []
+    for table, family in zip(tables, symupdates.optimizers.FAMILIES):
+        rows = re.findall(r"<tr[^>]*>(.*?)</tr>", re.sub(r"<thead.*?</thead>", "", table, flags=re.S), re.S)
+        names = [
+            html.unescape(re.sub(r"<[^>]+>", "", re.findall(r"<td[^>]*>(.*?)</td>", r, re.S)[0])).strip() for r in rows
+        ]
+        assert names == [f"{n}()" for n in family.__all__], names
+        assert all('class="math' in r for r in rows), family.__name__
+        shown += family.__all__
+    assert sorted(shown) == sorted(symupdates.available())

@@ -1,4 +1,4 @@
-"""Every code block of the documentation (docs/*.rst) runs and prints what the page shows.
+"""Every code block of the documentation (``docs/**/*.rst``) runs and prints what the page shows.
 
 The blocks are ``.. code-block::`` (also ``code`` and ``sourcecode``) directives,
 ``::`` literal blocks (Python: Sphinx's default highlighting) and ``>>>`` doctest
@@ -132,7 +132,11 @@ def parse(text: str, path: Path) -> list[Block]:
     return blocks
 
 
-PAGES = {path.name: parse(path.read_text(encoding="utf-8"), path) for path in sorted(DOCS.glob("*.rst"))}
+PAGES = {
+    str(path.relative_to(DOCS)): parse(path.read_text(encoding="utf-8"), path)
+    for path in sorted(DOCS.rglob("*.rst"))
+    if not {"_build", "_templates", "generated", "auto_examples"} & set(path.parts)
+}
 BLOCKS = [block for blocks in PAGES.values() for block in blocks]
 #: The blocks to run, named by file, index of the block in the file, and line.
 RUN = [

@@ -516,3 +516,14 @@ def test_factory_carries_options():
     params, grads = _setup()
     direct = su.adam(grads, params, learning_rate=0.01, clip_global_norm=1.0, weight_decay_mask={"b": False})
     assert _same_graph(direct, opt(grads, params))
+
+
+@pytest.mark.parametrize(
+    "name, option",
+    [("adafactor", "wd_mult"), ("adafactor", "weight_decay_mask"), ("novograd", "wd_mult"), ("lamb", "wd_mult")],
+)
+def test_decay_options_that_an_optimizers_own_decay_does_not_reach_are_refused(name, option):
+    """adafactor, novograd and lamb decay inside their update: a per-parameter decay option would
+    be silently ignored there, so it is refused at build time, naming the way to do it."""
+    with pytest.raises(InputError, match=rf"{option}.*symupdates.partition"):
+        getattr(su, name)(learning_rate=0.1, weight_decay=0.1, **{option: {"w": 0.0}})
