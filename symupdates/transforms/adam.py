@@ -10,6 +10,7 @@ import dataclasses
 import pytensor.tensor as pt
 
 from symupdates.core.checks import check_choice, check_decay, check_nonnegative, check_scalar, is_constant
+from symupdates.core.numerics import is_zero
 from symupdates.core.transform import Transform
 from symupdates.transforms.moments import bias_correction, coefficient, moving_average, running_max
 
@@ -452,7 +453,7 @@ class ScaleByAdan(Transform):
         for i, g in enumerate(directions):
             previous = ctx.state(i, "g_prev")
             ctx.set(previous, g)
-            diff = pt.switch(pt.eq(ctx.step, 0), pt.zeros_like(g), g - previous)
+            diff = pt.switch(is_zero(ctx.step), pt.zeros_like(g), g - previous)
             keep2 = ctx.one_minus(self.beta2, g.dtype)
             m = moving_average(ctx, i, "m", self.beta1, g)
             v = moving_average(ctx, i, "v", self.beta2, diff)

@@ -15,6 +15,7 @@ from collections import OrderedDict
 import pytensor.tensor as pt
 
 from symupdates.core.checks import InputError, check_decay, check_nonnegative
+from symupdates.core.numerics import is_zero
 from symupdates.core.state import Updates
 from symupdates.core.transform import Transform
 from symupdates.transforms.moments import moving_average
@@ -63,7 +64,7 @@ class AverageIterates(Transform):
         for i, u in enumerate(directions):
             dtype = u.dtype
             k = pt.cast(ctx.step, dtype)  # completed steps before this one
-            mu = pt.switch(pt.eq(ctx.step, 0), 1, 1 / pt.maximum(1, k - ctx.hyper(self.t0, dtype)))
+            mu = pt.switch(is_zero(ctx.step), 1, 1 / pt.maximum(1, k - ctx.hyper(self.t0, dtype)))
             average = ctx.state(i, "ax", kind="average")
             ctx.set(average, average + pt.cast(mu, dtype) * ((ctx.targets[i] - u) - average))
         return directions

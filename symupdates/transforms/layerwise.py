@@ -12,7 +12,7 @@ import dataclasses
 import pytensor.tensor as pt
 
 from symupdates.core.checks import InputError, check_decay, check_nonnegative, renamed_arguments
-from symupdates.core.numerics import mean, total
+from symupdates.core.numerics import is_zero, mean, total
 from symupdates.core.transform import Transform
 from symupdates.transforms.linear import resolve_per_param
 
@@ -52,7 +52,7 @@ class ScaleByTrustRatio(Transform):
                 continue
             p_norm, u_norm = tensor_norm(target), tensor_norm(u)
             ratio = ctx.hyper(self.trust_coefficient, u.dtype) * p_norm / (u_norm + ctx.hyper(self.epsilon, u.dtype))
-            degenerate = pt.eq(p_norm, 0) | pt.eq(u_norm, 0)
+            degenerate = is_zero(p_norm) | is_zero(u_norm)
             out.append(u * pt.switch(degenerate, pt.ones((), dtype=u.dtype), ratio))
         return out
 
@@ -96,7 +96,7 @@ class ScaleByNovograd(Transform):
 
     def build(self, ctx, directions):
         out = []
-        first = pt.eq(ctx.step, 0)
+        first = is_zero(ctx.step)
         for i, g in enumerate(directions):
             dtype = g.dtype
             nu = ctx.state(i, "nu", shape=())

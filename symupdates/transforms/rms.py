@@ -17,7 +17,7 @@ from symupdates.core.checks import (
     check_scalar,
     renamed_arguments,
 )
-from symupdates.core.numerics import total
+from symupdates.core.numerics import remainder, total
 from symupdates.core.transform import Transform
 from symupdates.transforms.moments import moving_average, rms_denominator
 
@@ -139,7 +139,7 @@ class ScaleByAdagradWindow(Transform):
 
     def build(self, ctx, directions):
         out = []
-        slot = ctx.step % self.n_win
+        slot = remainder(ctx.step, self.n_win)
         for i, g in enumerate(directions):
             window = ctx.state(i, "window", suffix=(self.n_win,))
             new_window = pt.set_subtensor(window[..., slot], g**2)

@@ -13,6 +13,7 @@ import dataclasses
 import pytensor.tensor as pt
 
 from symupdates.core.checks import InputError, check_decay, check_nonnegative, check_scalar, constant_value
+from symupdates.core.numerics import is_zero
 from symupdates.core.transform import Transform
 
 __all__ = ["scale_by_sign", "scale_by_lion", "scale_by_rprop"]
@@ -107,7 +108,7 @@ class ScaleByRprop(Transform):
             prev = ctx.state(i, "prev")
             size = ctx.state(i, "step_size")
             # The step sizes start at the initial step, read at the first update.
-            size_before = pt.switch(pt.eq(ctx.step, 0), ctx.hyper(self.initial_step, dtype), size)
+            size_before = pt.switch(is_zero(ctx.step), ctx.hyper(self.initial_step, dtype), size)
             agreement = g * prev
             factor = pt.switch(
                 pt.gt(agreement, 0),

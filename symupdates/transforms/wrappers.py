@@ -45,6 +45,7 @@ from collections import OrderedDict
 import pytensor.tensor as pt
 
 from symupdates.core.checks import InputError, check_decay, check_int, check_scalar
+from symupdates.core.numerics import is_zero, remainder
 from symupdates.core.transform import Transform, Wrapper, as_transform
 from symupdates.transforms.averaging import companions_of
 from symupdates.transforms.guards import MultiPrecision, multi_precision
@@ -72,7 +73,7 @@ class MultiSteps(Wrapper):
         with ctx.labelled("multi_steps"):
             mini = ctx.scalar_state("mini_step", 0, "int64")
             accs = [ctx.state(i, "acc") for i in range(len(directions))]
-        last = pt.eq(mini, self.every_k - 1)
+        last = pt.ge(mini, self.every_k - 1)  # mini_step == every_k - 1 (it never exceeds it; Eq: core.numerics)
         means = []
         for acc, g in zip(accs, directions):
             mean = acc + (g - acc) / pt.cast(mini + 1, g.dtype)
@@ -216,7 +217,7 @@ class Lookahead(Wrapper):
         out = ctx.run(self.inner, directions)
         with ctx.labelled("lookahead"):
             slow = [ctx.state(i, None, fill=None, kind="average") for i in range(len(out))]
-        sync = pt.eq((ctx.step + 1) % self.sync_period, 0)
+        sync = is_zero(remainder(ctx.step + 1, self.sync_period))
 
         def update(i, fast):
             new_slow = slow[i] + ctx.hyper(self.alpha, fast.dtype) * (fast - slow[i])
