@@ -15,6 +15,8 @@ that they stay complete as the library grows:
   ``COMMON_OPTIONS`` and ``OPTIONS_DOC`` in :mod:`symupdates.optimizers.options`) and the
   ``symupdates-optimizer-options`` directive (which common options each named
   optimizer takes, from the signatures: :func:`symupdates.optimizers.options.optimizer_options_table`).
+* ``explain.rst`` uses the ``symupdates-explained-optimizers`` directive: what
+  :func:`symupdates.core.explain.explain` prints for every named optimizer.
 * ``schedules.rst`` uses the ``symupdates-schedules`` directive: one plot per
   name in ``symupdates.schedules.__all__``, called with the arguments in
   :data:`SCHEDULE_EXAMPLES` (names in :data:`SCHEDULE_HELPERS` and classes are
@@ -38,6 +40,7 @@ if os.path.isdir(os.path.join(ROOT, "symupdates")):
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 import symupdates  # noqa: E402
+import symupdates.core.explain  # noqa: E402
 import symupdates.optimizers  # noqa: E402
 import symupdates.optimizers.options  # noqa: E402
 import symupdates.schedules  # noqa: E402
@@ -212,6 +215,13 @@ STATE_NAMES = {
     ],
     "symupdates.core.checks": ["InputError", "ArgumentError"],
 }
+#: The names shown under "Reading and differentiating the update", by module.
+GRAPH_TOOLS = {
+    "symupdates.core.explain": ["explain", "Explanation"],
+    "symupdates.unroll": ["unroll", "Unrolled"],
+    "symupdates.optimizers.hypergradient": ["hypergradient", "sgd_hd", "sgdn_hd", "adam_hd"],
+    "symupdates.lr_finder": ["lr_find", "LRFinderResult"],
+}
 #: Modules whose whole ``__all__`` is shown under "PyMC and Lasagne helpers", after PYMC_NAMES.
 PYMC_MODULES = ["symupdates.pymc"]
 PYMC_NAMES = {
@@ -360,6 +370,15 @@ def api_page() -> str:
     for module_name, names in STATE_NAMES.items():
         w.table(module_name, names)
 
+    w.text(*_heading("Reading and differentiating the update", "-"))
+    w.text(
+        "What the update being a graph allows: its math printed from the graph (:doc:`explain`), gradients",
+        "through unrolled steps and learning rates adapted by hypergradients (:doc:`metagradients`), and the",
+        "learning-rate range test (:doc:`lr_finder`).",
+    )
+    for module_name, names in GRAPH_TOOLS.items():
+        w.module_section(module_name, names)
+
     w.text(*_heading("Performance", "-"))
     w.text("One flat vector for many tensors, the fused C step, a device-resident JAX runner; see :doc:`performance`.")
     for module_name in ("symupdates.pack", "symupdates.fusion", "symupdates.device"):
@@ -443,6 +462,10 @@ def schedule_lines() -> list[str]:
     return lines
 
 
+#: Generated directives whose content has section titles.
+SECTION_DIRECTIVES = ("symupdates-schedules", "symupdates-explained-optimizers")
+
+
 def setup(app):
     from docutils import nodes
     from docutils.statemachine import StringList
@@ -454,7 +477,7 @@ def setup(app):
 
         def run(self):
             content = StringList(self.make(), source=self.get_source_info()[0])
-            node = nodes.section() if self.name == "symupdates-schedules" else nodes.container()
+            node = nodes.section() if self.name in SECTION_DIRECTIVES else nodes.container()
             node.document = self.state.document
             nested_parse_with_titles(self.state, content, node)
             return node.children
@@ -468,7 +491,11 @@ def setup(app):
     class SchedulePlots(_Generated):
         make = staticmethod(schedule_lines)
 
+    class ExplainedOptimizers(_Generated):
+        make = staticmethod(lambda: symupdates.core.explain.optimizer_math_rst().splitlines())
+
     app.add_directive("symupdates-options", OptionsTable)
     app.add_directive("symupdates-optimizer-options", OptimizerOptionsTable)
     app.add_directive("symupdates-schedules", SchedulePlots)
+    app.add_directive("symupdates-explained-optimizers", ExplainedOptimizers)
     return {"parallel_read_safe": True}

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, cast
 
 import numpy as np
@@ -43,6 +44,19 @@ def _unique_names(params) -> list[str]:
     return names
 
 
+_DTYPES = frozenset({"float16", "float32", "float64", "int8", "int16", "int32", "int64"})
+
+
+def _key_name(key, label: str) -> str:
+    """The name of a :meth:`BuildContext.cached` value: the last part of ``key`` that is no dtype or ``label``."""
+    parts = [
+        k for k in (key if isinstance(key, tuple) else (key,)) if not (isinstance(k, str) and k in _DTYPES | {label})
+    ]
+    last = parts[-1] if parts else key
+    text = "_".join(map(str, last)) if isinstance(last, tuple) else str(last)
+    return text.replace("1/", "inv_").replace("(", "_").replace(")", "")
+
+
 class BuildContext:
     """Everything one application of a transform shares: parameters, state, step.
 
@@ -75,6 +89,11 @@ class BuildContext:
         self._masters: dict[int, TensorVariable] = {}
         self._new_value_hooks: list[Callable] = []
         self._finishers: list[Callable] = []
+        #: What :func:`~symupdates.core.explain.explain` calls the scalars made here (hyper-parameters,
+        #: ``t``, cached per-step scalars, schedule values): {variable: (name, description)}.
+        #: A record beside the graph: naming never changes what is computed.
+        self.symbols: dict = {}
+        self._building: list[Transform] = []
 
     # -- naming and running -------------------------------------------------
     @property
@@ -94,11 +113,15 @@ class BuildContext:
 
     def run(self, transform: Transform, directions: list) -> list:
         """Build ``transform`` on ``directions`` under a unique label; check its output."""
-        if not transform.labelled:
-            out = list(transform.build(self, list(directions)))
-        else:
-            with self.labelled(transform.name):
+        self._building.append(transform)  # whose fields name the hyper-parameters (see :meth:`hyper`)
+        try:
+            if not transform.labelled:
                 out = list(transform.build(self, list(directions)))
+            else:
+                with self.labelled(transform.name):
+                    out = list(transform.build(self, list(directions)))
+        finally:
+            self._building.pop()
         if len(out) != len(self.targets):
             raise InputError(
                 f"transform {transform.name!r} returned {len(out)} directions for {len(self.targets)} parameters."
@@ -158,11 +181,18 @@ class BuildContext:
         return self._register(var, init, kind, i)
 
     def cached(self, key, make: Callable[[], TensorVariable]) -> TensorVariable:
-        """``make()``, built once per ``key`` in this context (per-step scalars shared by all parameters)."""
-        key = ("cached", key)
-        if key not in self._hyper_cache:
-            self._hyper_cache[key] = make()
-        return self._hyper_cache[key]
+        """``make()``, built once per ``key`` in this context (per-step scalars shared by all parameters).
+
+        The value is named after ``key`` in :attr:`symbols`: its last part that is
+        neither a dtype nor the current label (``("coefficient", "adam", "c", "float32")`` is ``c``).
+        """
+        label = self.label
+        cache_key = ("cached", key)
+        if cache_key not in self._hyper_cache:
+            value = make()
+            self._hyper_cache[cache_key] = value
+            self._name(value, _key_name(key, label), f"a per-step scalar of {self._where(label)}, {key!r}")
+        return self._hyper_cache[cache_key]
 
     def scalar_state(self, role: str, value, dtype: str, *, kind: str = "counter") -> TensorVariable:
         """A new scalar state variable ``{label}.{role}`` shared by all parameters."""
@@ -197,6 +227,7 @@ class BuildContext:
         key = ("count", dtype)
         if key not in self._hyper_cache:
             self._hyper_cache[key] = pt.cast(self.step + 1, dtype)
+            self._name(self._hyper_cache[key], "t", f"the number of the step being taken, {self.step.name} + 1")
         return self._hyper_cache[key]
 
     def hyper(self, value, dtype: str) -> TensorVariable:
@@ -216,7 +247,64 @@ class BuildContext:
                 raise InputError(f"cannot use {value!r} as a hyper-parameter.")
             out = pt.constant(np.asarray(number, dtype=dtype))
         self._hyper_cache[key] = (raw, out)  # keep ``raw`` alive so its id stays unique
+        held = self._field_holding(raw)
+        if held is not None:
+            name, owner = held
+            what = f"schedule {raw!r} read at the step" if is_schedule(raw) else repr(raw)
+            self._name(out, f"{name}_t" if is_schedule(raw) else name, f"{name} of {self._where(owner)}: {what}")
         return out
+
+    # -- names for explain() --------------------------------------------------------
+    def _as_built(self, fn: Callable) -> Callable:
+        """``fn``, run later with the transforms being built now (whose fields name its hyper-parameters)."""
+        building = list(self._building)
+
+        def run(*args):
+            outer, self._building = self._building, building
+            try:
+                return fn(*args)
+            finally:
+                self._building = outer
+
+        return run
+
+    def _name(self, var, name: str, description: str) -> None:
+        """Record ``name`` for ``var`` in :attr:`symbols` (the first name given stays)."""
+        self.symbols.setdefault(var, (name, description))
+
+    def _where(self, owner: str) -> str:
+        return owner if self.prefix is None else f"{self.prefix}.{owner}"
+
+    def _field_holding(self, value) -> tuple[str, str] | None:
+        """``(name, label)`` of the field of a transform being built that holds ``value`` (by identity).
+
+        The innermost transform holding it is used. A value in a dict, list or tuple field
+        (per-parameter multipliers) is named ``{field}_{key}``. The first field of an
+        unlabelled option (``clip_global_norm``, ``learning_rate``, ``weight_decay``...)
+        takes the option's name, which is the transform's. A value that several fields
+        hold (two defaults written alike are one object) gets no name: which one the
+        caller read cannot be told.
+        """
+        # a small int is one object wherever it is written: look for it in the innermost transform only
+        searched = self._building[-1:] if isinstance(value, int) else reversed(self._building)
+        for transform in searched:
+            if not dataclasses.is_dataclass(transform):
+                continue
+            found = set()
+            for k, field in enumerate(dataclasses.fields(transform)):
+                held = getattr(transform, field.name)
+                if held is value:
+                    found.add(
+                        transform.name
+                        if k == 0 and not transform.labelled
+                        else transform.symbol_names.get(field.name, field.name)
+                    )
+                elif isinstance(held, Mapping | list | tuple):
+                    items = held.items() if isinstance(held, Mapping) else enumerate(held)
+                    found |= {f"{field.name}_{getattr(key, 'name', key)}" for key, item in items if item is value}
+            if found:
+                return (found.pop(), transform.name if transform.labelled else self.label) if len(found) == 1 else None
+        return None
 
     def one_minus(self, value, dtype: str) -> TensorVariable:
         """``1 - value`` as a ``dtype`` scalar.
@@ -269,7 +357,7 @@ class BuildContext:
         (``clip_weights``), PyMC's parameter momentum, the averages and slow
         weights of ``ema_params`` and ``lookahead``.
         """
-        self._new_value_hooks.append(fn)
+        self._new_value_hooks.append(self._as_built(fn))
 
     def gate(self, cond, exempt=()) -> None:
         """Apply this step only where the boolean scalar ``cond`` holds.
@@ -287,7 +375,7 @@ class BuildContext:
         they were added, so a wrapper that adds one after building its inner
         transform (``skip_nonfinite``) sees the inner's gates already applied.
         """
-        self._finishers.append(fn)
+        self._finishers.append(self._as_built(fn))
 
     def finalize(self, steps: list) -> Updates:
         """Apply the steps, new-value hooks and finishers; return the ordered updates."""
@@ -311,8 +399,15 @@ class BuildContext:
             updates[self._step] = self._step + 1
         for finish in self._finishers:
             updates = finish(updates, written)
+        if self.loss is not None:
+            self._name(self.loss, "loss", "the loss")
         return Updates(
-            updates, params=self.params, entries=self._entries, constant_learning_rates=self.constant_learning_rates
+            updates,
+            params=self.params,
+            entries=self._entries,
+            constant_learning_rates=self.constant_learning_rates,
+            grads=self.grads,
+            symbols=self.symbols,
         )
 
 

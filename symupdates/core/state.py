@@ -12,10 +12,14 @@ from __future__ import annotations
 import dataclasses
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from symupdates.core.checks import InputError
+
+if TYPE_CHECKING:
+    from symupdates.core.explain import Explanation
 
 __all__ = ["Updates", "StateEntry", "ConstantRate", "KINDS", "merge"]
 
@@ -67,12 +71,27 @@ class Updates(OrderedDict):
     and skip counters.
     """
 
-    def __init__(self, items=(), *, params=(), entries=(), constant_learning_rates=()):
+    def __init__(self, items=(), *, params=(), entries=(), constant_learning_rates=(), grads=(), symbols=None):
         super().__init__(items)
         self.params = list(params)
         self._entries = list(entries)
         #: The constant learning rates of the transforms that built these updates (no state records them).
         self.constant_learning_rates = tuple(constant_learning_rates)
+        #: The gradient expression of each parameter (aligned with :attr:`params`; empty if not known),
+        #: which :meth:`explain` prints as ``g_{param}``.
+        self.grads = list(grads)
+        #: {variable: (name, description)}: what :meth:`explain` calls the scalars the build named.
+        self.symbols = dict(symbols or {})
+
+    def explain(self) -> Explanation:
+        """The update math of these updates, printed from their graph.
+
+        Returns an :class:`~symupdates.core.explain.Explanation`: ``str()`` gives plain
+        text (NumPy expressions), ``.latex`` LaTeX; see :func:`symupdates.core.explain.explain`.
+        """
+        from symupdates.core.explain import explain  # not imported with the core: `python -m` runs it
+
+        return explain(self)
 
     @property
     def state(self) -> OrderedDict:
@@ -231,4 +250,7 @@ def merge(*update_sets: Updates, params=None) -> Updates:
         for e in updates._entries
     ]
     rates = [rate for updates in update_sets for rate in updates.constant_learning_rates]
-    return Updates(items, params=merged, entries=entries, constant_learning_rates=rates)
+    grad_of = {id(p): g for updates in update_sets for p, g in zip(updates.params, updates.grads)}
+    grads = [grad_of[id(p)] for p in merged] if all(id(p) in grad_of for p in merged) else []
+    symbols = {var: named for updates in update_sets for var, named in updates.symbols.items()}
+    return Updates(items, params=merged, entries=entries, constant_learning_rates=rates, grads=grads, symbols=symbols)

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from collections.abc import Iterator
+from typing import ClassVar
 
 import pytensor.tensor as pt
 
@@ -31,7 +33,7 @@ from symupdates.core.context import BuildContext
 from symupdates.core.gradients import checked_grads
 from symupdates.core.state import Updates
 
-__all__ = ["Transform", "Wrapper", "chain", "apply", "identity", "as_transform"]
+__all__ = ["Transform", "Wrapper", "chain", "apply", "identity", "as_transform", "parts"]
 
 
 class Transform:
@@ -46,6 +48,9 @@ class Transform:
     name = "transform"
     #: Whether the transform names its own state (chains and wrappers do not).
     labelled = True
+    #: Names :func:`~symupdates.core.explain.explain` prints for fields that the optimizers'
+    #: arguments call otherwise ({field: argument}, e.g. ``{"decay": "momentum"}``).
+    symbol_names: ClassVar[dict[str, str]] = {}
 
     def build(self, ctx: BuildContext, directions: list) -> list:  # pragma: no cover - abstract
         """Map the directions (one per target, in order) to new ones, making state through ``ctx``."""
@@ -182,3 +187,16 @@ class Identity(Transform):
 def identity() -> Transform:
     """The transform that changes nothing: plain gradient descent before scaling."""
     return Identity()
+
+
+def parts(transform: Transform) -> Iterator[Transform]:
+    """``transform`` and every transform nested in its fields (chains, wrappers), depth first."""
+    stack: list = [transform]
+    while stack:
+        obj = stack.pop()
+        if isinstance(obj, Transform):
+            yield obj
+            if dataclasses.is_dataclass(obj):
+                stack.extend(getattr(obj, field.name) for field in reversed(dataclasses.fields(obj)))
+        elif isinstance(obj, tuple | list):
+            stack.extend(reversed(obj))

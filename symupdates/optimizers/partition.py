@@ -66,6 +66,7 @@ class Partition:
         if loss_or_grads is None or params is None:
             raise ValueError("Please provide both `loss_or_grads` and `params` to get updates.")
         params, grads = checked_grads(loss_or_grads, params)
+        given = list(grads)
         members = self.assign(params)
         if self.clip_global_norm is not None:
             trained = [i for group in self.groups if group.optimizer is not FROZEN for i in members[group.name]]
@@ -82,6 +83,8 @@ class Partition:
                 apply(transform, [grads[i] for i in index], [params[i] for i in index], loss=loss, name=group.name)
             )
         self.latest = merge(*built, params=params)
+        # the gradients as given, so that explain() shows the joint clipping where it acts
+        self.latest.grads = [given[i] for p in self.latest.params for i, q in enumerate(params) if p is q]
         return self.latest
 
     def assign(self, params) -> dict[str, list[int]]:

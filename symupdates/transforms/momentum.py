@@ -11,6 +11,7 @@ import pytensor.tensor as pt
 from pytensor.graph.basic import Variable
 
 from symupdates.core.checks import check_decay, check_scalar
+from symupdates.core.numerics import is_zero
 from symupdates.core.transform import Transform
 
 __all__ = ["trace", "parameter_momentum", "apply_momentum", "apply_nesterov_momentum"]
@@ -19,6 +20,7 @@ __all__ = ["trace", "parameter_momentum", "apply_momentum", "apply_nesterov_mome
 @dataclasses.dataclass(frozen=True)
 class Trace(Transform):
     decay: object = 0.9
+    symbol_names = {"decay": "momentum"}
     nesterov: bool = False
     dampening: object = 0.0
     name = "momentum"
@@ -35,7 +37,7 @@ class Trace(Transform):
             velocity = ctx.state(i, "velocity")
             new = mu * velocity + (ctx.one_minus(self.dampening, u.dtype) * u if damped else u)
             if damped:  # torch starts the buffer at the first gradient, undamped
-                new = pt.switch(pt.eq(ctx.step, 0), u, new)
+                new = pt.switch(is_zero(ctx.step), u, new)
             ctx.set(velocity, new)
             out.append(u + mu * new if self.nesterov else new)
         return out
@@ -89,6 +91,7 @@ def _velocity(param, name):
 @dataclasses.dataclass(frozen=True)
 class ParameterMomentum(Transform):
     decay: object = 0.9
+    symbol_names = {"decay": "momentum"}
     nesterov: bool = False
     name = "momentum"
 
