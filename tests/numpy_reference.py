@@ -310,3 +310,75 @@ REFERENCES = {
     "adamax": adamax,
     "amsgrad": amsgrad,
 }
+
+
+# -- Hypergradient descent (Baydin et al., 2018) -----------------------------------------
+# Written from the paper (arXiv:1703.04782), whose algorithms substitute an optimizer's
+# direction into one skeleton; all parameters form one flat vector theta, as there.
+
+__all__ += ["hypergradient_descent", "sgd_hd", "sgdn_hd", "adam_hd"]
+
+
+def hypergradient_descent(params, grad_fn, n_steps, direction, learning_rate, hyper_learning_rate):
+    """The paper's hypergradient skeleton around ``direction``; returns ``(trajectory, rates)``.
+
+    With u_t = -alpha_t d_t the update and d_t = direction(g_t, t, theta_{t-1}) its direction:
+        g_t = grad f(theta_{t-1}), h_t = g_t . grad_alpha u_{t-1} = -g_t . d_{t-1}  (d_0 = 0),
+        alpha_t = alpha_{t-1} - beta h_t, theta_t = theta_{t-1} - alpha_t d_t.
+    ``rates`` holds alpha_0, alpha_1, ..., alpha_n. h and alpha are computed in float64; the
+    step uses alpha rounded to the parameters' dtype. All vectors are flat (the parameters
+    concatenated in order).
+    """
+    dtype = np.result_type(*params)
+    sizes = np.cumsum([np.size(p) for p in params])[:-1]
+
+    def split(flat):
+        return [np.array(x.reshape(np.shape(p)), dtype=dtype) for x, p in zip(np.split(flat, sizes), params)]
+
+    theta = np.concatenate([np.ravel(p) for p in params]).astype(dtype)
+    alpha = float(learning_rate)
+    previous = np.zeros_like(theta)
+    trajectory, rates = [split(theta)], [alpha]
+    for t in range(1, n_steps + 1):
+        g = np.concatenate([np.ravel(np.asarray(x, dtype=dtype)) for x in grad_fn(split(theta))])
+        h = -np.dot(g.astype(np.float64), previous.astype(np.float64))
+        alpha = alpha - hyper_learning_rate * h
+        d = np.asarray(direction(g, t, theta), dtype=dtype)
+        theta = np.asarray(theta - np.asarray(alpha, dtype=dtype) * d, dtype=dtype)
+        previous = d
+        trajectory.append(split(theta))
+        rates.append(alpha)
+    return trajectory, rates
+
+
+def sgd_hd(params, grad_fn, n_steps, learning_rate=1e-3, hyper_learning_rate=1e-3):
+    """SGD-HD: d_t = g_t."""
+    return hypergradient_descent(params, grad_fn, n_steps, lambda g, t, theta: g, learning_rate, hyper_learning_rate)
+
+
+def sgdn_hd(params, grad_fn, n_steps, learning_rate=1e-3, hyper_learning_rate=1e-3, momentum=0.9):
+    """SGDN-HD: v_t = mu v_{t-1} + g_t (v_0 = 0), d_t = g_t + mu v_t."""
+    velocity = 0.0
+
+    def direction(g, t, theta):
+        nonlocal velocity
+        velocity = momentum * velocity + g
+        return g + momentum * velocity
+
+    return hypergradient_descent(params, grad_fn, n_steps, direction, learning_rate, hyper_learning_rate)
+
+
+def adam_hd(
+    params, grad_fn, n_steps, learning_rate=1e-3, hyper_learning_rate=1e-7, beta1=0.9, beta2=0.999, epsilon=1e-8
+):
+    """Adam-HD: m, v as Adam (zero start), d_t = m_hat_t / (sqrt(v_hat_t) + eps), bias-corrected."""
+    m, v = 0.0, 0.0
+
+    def direction(g, t, theta):
+        nonlocal m, v
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * g * g
+        m_hat, v_hat = m / (1 - beta1**t), v / (1 - beta2**t)
+        return m_hat / (np.sqrt(v_hat) + epsilon)
+
+    return hypergradient_descent(params, grad_fn, n_steps, direction, learning_rate, hyper_learning_rate)
