@@ -11,19 +11,26 @@ receives it as its loss: the plateau logic then sees exactly the values in
 ``approx.hist`` (same graph, same random draws, no extra computation).
 
 :func:`fit` also warns when :func:`symupdates.skip_nonfinite` skipped steps.
+:func:`lr_find` runs the learning-rate range test (:mod:`symupdates.lr_finder`) on
+the step function ``Inference.fit`` would run, with the negative ELBO as the loss.
 PyMC is imported only inside these functions; ``symupdates`` never needs it.
 """
 
 from __future__ import annotations
 
 import warnings
+from typing import TYPE_CHECKING, cast
 
-from symupdates.core.checks import InputError
+from symupdates.core.checks import ArgumentError, InputError
 from symupdates.core.transform import apply, as_transform
+from symupdates.lr_finder import LRFinderResult, RangeTest, swept, written
 from symupdates.optimizers.options import Factory
 from symupdates.schedules.plateau import LossUnavailable
 
-__all__ = ["fit", "loss_aware"]
+if TYPE_CHECKING:
+    from symupdates.core.state import Updates
+
+__all__ = ["fit", "loss_aware", "lr_find"]
 
 
 class _RecordsLoss:
@@ -127,22 +134,9 @@ def fit(n=10000, method="advi", model=None, *, obj_optimizer=None, random_seed=N
         skipped steps, with their number and that of the steps run: the fit may
         be wrong even though it did not fail.
     """
-    import pymc as pm
-
     from symupdates.optimizers.rms import adagrad_window
 
-    methods = {"advi": pm.ADVI, "fullrank_advi": pm.FullRankADVI, "svgd": pm.SVGD, "asvgd": pm.ASVGD}
-    if isinstance(method, str):
-        if method.lower() not in methods:
-            raise InputError(f"`method` must be one of {sorted(methods)} or a pymc Inference, got {method!r}.")
-        inf_kwargs = dict(inf_kwargs or {})
-        if random_seed is not None:
-            inf_kwargs["random_seed"] = random_seed
-        inference = methods[method.lower()](model=pm.modelcontext(model), **inf_kwargs)
-    elif isinstance(method, pm.variational.inference.Inference):
-        inference = method
-    else:
-        raise InputError(f"`method` must be one of {sorted(methods)} or a pymc Inference, got {method!r}.")
+    inference = _inference(method, model, random_seed, inf_kwargs)
     optimizer = adagrad_window(learning_rate=0.001) if obj_optimizer is None else obj_optimizer
     aware = loss_aware(inference, optimizer)
     iterations = _Iterations()
@@ -158,6 +152,96 @@ def fit(n=10000, method="advi", model=None, *, obj_optimizer=None, random_seed=N
             stacklevel=2,
         )
     return approx
+
+
+def _inference(method, model, random_seed, inf_kwargs):
+    """The inference ``pm.fit`` would build for ``method`` (a name or an Inference, returned as is)."""
+    import pymc as pm
+
+    methods = {"advi": pm.ADVI, "fullrank_advi": pm.FullRankADVI, "svgd": pm.SVGD, "asvgd": pm.ASVGD}
+    if isinstance(method, str):
+        if method.lower() not in methods:
+            raise InputError(f"`method` must be one of {sorted(methods)} or a pymc Inference, got {method!r}.")
+        inf_kwargs = dict(inf_kwargs or {})
+        if random_seed is not None:
+            inf_kwargs["random_seed"] = random_seed
+        return methods[method.lower()](model=pm.modelcontext(model), **inf_kwargs)
+    if isinstance(method, pm.variational.inference.Inference):
+        return method
+    raise InputError(f"`method` must be one of {sorted(methods)} or a pymc Inference, got {method!r}.")
+
+
+def lr_find(
+    model=None,
+    method="advi",
+    *,
+    optimizer=None,
+    start: float = 1e-7,
+    stop: float = 10.0,
+    num_steps: int = 100,
+    smooth: float = 0.98,
+    diverge: float | None = 4.0,
+    obj_n_mc=None,
+    random_seed=None,
+    inf_kwargs=None,
+    **kwargs,
+) -> LRFinderResult:
+    r"""The learning-rate range test (:func:`symupdates.lr_finder.lr_find`) on a variational fit.
+
+    Builds the inference as ``pm.fit`` does, compiles the step function that
+    ``Inference.fit`` runs (``ObjectiveFunction.step_function(score=True)``, which
+    returns the Monte Carlo estimate of the negative ELBO that ``fit`` records in
+    ``approx.hist``) with ``optimizer`` at the swept rate, calls it once per step,
+    and restores the approximation's parameters (and everything else the step
+    writes) bit for bit. Pass the suggestion on, e.g.
+    ``pm.fit(obj_optimizer=symupdates.adam(learning_rate=result.suggestion))``.
+
+    Parameters
+    ----------
+    model : pymc.Model, optional
+        The model of the context by default.
+    method : {"advi", "fullrank_advi"} or pymc Inference, default "advi"
+        As ``pm.fit``; an inference given is left with its parameters unchanged.
+    optimizer : named optimizer or factory, optional
+        Without a learning rate (``symupdates.adam``, ``symupdates.adam(beta1=0.95)``).
+        Default :func:`symupdates.adagrad_window`, ``pm.fit``'s default.
+    start, stop, num_steps, smooth, diverge
+        As :func:`symupdates.lr_finder.lr_find`.
+    obj_n_mc : int, optional
+        Monte Carlo draws per step for the gradient and the loss (``Inference.fit``'s; one by default).
+    random_seed, inf_kwargs
+        As ``pm.fit``: used to build the inference from a method name.
+    **kwargs
+        Passed on to ``step_function`` (``total_grad_norm_constraint``, ``more_replacements``,
+        ``compile_kwargs``, ...).
+
+    Returns
+    -------
+    LRFinderResult
+        Its losses are the negative ELBO estimates.
+
+    Raises
+    ------
+    InputError
+        For the errors of :func:`symupdates.lr_finder.lr_find`, and when the
+        inference's operator returns no loss (SVGD's ``KSD``).
+    """
+    from symupdates.optimizers.rms import adagrad_window
+
+    test = RangeTest(start, stop, num_steps, smooth, diverge)
+    for key, instead in (("obj_optimizer", "optimizer="), ("score", "nothing: the loss is always computed")):
+        if key in kwargs:
+            raise ArgumentError(f"lr_find() sets `{key}` itself; pass {instead}.")
+    inference = _inference(method, model, random_seed, inf_kwargs)
+    if not getattr(inference.objective.op, "returns_loss", False):
+        raise InputError(
+            f"lr_find records the loss, but {type(inference).__name__}'s operator "
+            f"{type(inference.objective.op).__name__} returns none; use ADVI or FullRankADVI."
+        )
+    factory = swept(adagrad_window if optimizer is None else optimizer, test.schedule())
+    step = inference.objective.step_function(obj_n_mc=obj_n_mc, obj_optimizer=factory, score=True, **kwargs)
+    updates = cast("Updates", factory.latest)  # what step_function built, recorded by the factory
+    return test.run(step, updates.learning_rate, written(step), lambda k: ())
 
 
 class _Iterations:
