@@ -6,7 +6,9 @@ option works with every optimizer. The layers, each a sub-package with the
 same family names: :mod:`symupdates.core`, :mod:`symupdates.transforms`,
 :mod:`symupdates.optimizers`, :mod:`symupdates.schedules`; then
 :mod:`symupdates.pack`, :mod:`symupdates.fusion`, :mod:`symupdates.device` and
-:mod:`symupdates.pymc`. Importing symupdates registers the fused multi-tensor step
+:mod:`symupdates.pymc`; and what a symbolic library can do beyond running the step:
+:func:`explain` (the update math, read from the graph), :func:`unroll` (gradients through
+the optimizer), :func:`hypergradient` (learning rates adapted online) and :func:`lr_find`. Importing symupdates registers the fused multi-tensor step
 (:mod:`symupdates.fusion`) among PyTensor's C-backend rewrites.
 """
 
@@ -26,10 +28,13 @@ from symupdates.core import (
     identity,
     merge,
 )
+from symupdates.core.explain import Explanation, explain
 from symupdates.device import DeviceFunction, jax_function
+from symupdates.lr_finder import LRFinderResult, lr_find
 from symupdates.optimizers.adam import adabelief, adam, adamax, adamw, adan, amsgrad, nadam, radam, yogi
 from symupdates.optimizers.averaging import asgd
 from symupdates.optimizers.factored import adafactor, sm3
+from symupdates.optimizers.hypergradient import adam_hd, hypergradient, sgd_hd, sgdn_hd
 from symupdates.optimizers.layerwise import lamb, lars, novograd
 from symupdates.optimizers.momentum import momentum, nesterov_momentum, sgd
 from symupdates.optimizers.options import Factory, available, get
@@ -83,6 +88,7 @@ from symupdates.transforms import (
     total_norm_constraint,
     trace,
 )
+from symupdates.unroll import Unrolled, unroll
 
 __version__ = "0.1.0"
 
@@ -104,5 +110,15 @@ __all__ = (
         "FlatParameters",
         "jax_function",
         "DeviceFunction",
+        "explain",
+        "Explanation",
+        "unroll",
+        "Unrolled",
+        "hypergradient",
+        "sgd_hd",
+        "sgdn_hd",
+        "adam_hd",
+        "lr_find",
+        "LRFinderResult",
     ]
 )

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 import symupdates
 from tests import numpy_reference as ref
-from tests.conftest import DEFAULT
+from tests.conftest import DEFAULT, FAST
 
 SHAPES = [(), (1,), (3, 1), (2, 3)]
 SIZES = [int(np.prod(s)) for s in SHAPES]
@@ -75,8 +75,8 @@ class Problem:
         return out
 
 
-def run_trajectory(updates, params, n_steps=N_STEPS):
-    fn = pytensor.function([], [], updates=updates, mode=DEFAULT)
+def run_trajectory(updates, params, n_steps=N_STEPS, mode=DEFAULT):
+    fn = pytensor.function([], [], updates=updates, mode=mode)
     trajectory = [[p.get_value() for p in params]]
     for _ in range(n_steps):
         fn()
@@ -257,7 +257,10 @@ def test_settings_are_well_conditioned(index):
     torch_style=st.booleans(),
 )
 def test_random_hyper_parameters_match_reference(name, learning_rate, decay, epsilon, torch_style):
-    """Any valid hyper-parameters: 10 float64 steps agree with the reference."""
+    """Any valid hyper-parameters: 10 float64 steps agree with the reference.
+
+    Compiled in FAST_COMPILE: each example's constants would be new C code in the default
+    mode, which ``test_matches_numpy_reference`` covers."""
     hyper = {"learning_rate": learning_rate, "epsilon": epsilon}
     if name in ("adam", "adamax"):
         hyper.update(beta1=decay, form="torch" if torch_style else "pymc")
@@ -272,6 +275,6 @@ def test_random_hyper_parameters_match_reference(name, learning_rate, decay, eps
     problem = Problem(seed=1)
     params = problem.shared("float64")
     updates = getattr(symupdates, name)(problem.loss_or_grads(params, "grads"), params, **hyper)
-    trajectory = run_trajectory(updates, params, n_steps=10)
+    trajectory = run_trajectory(updates, params, n_steps=10, mode=FAST)
     reference = ref.REFERENCES[name](problem.x0, problem.grad, 10, **hyper)
     assert max_relative_error(trajectory, reference) < 1e-11
