@@ -94,3 +94,21 @@ def pytest_terminal_summary(terminalreporter):
     for label, worst in sorted(merged.items()):
         figures = "  ".join(f"{dtype} {err:.3g}" for dtype, err in sorted(worst.items()))
         terminalreporter.write_line(f"{label:34s} {figures}")
+
+
+def _plain(value):
+    """``value`` with NumPy scalars as Python numbers: pytest-xdist's workers send reports with
+    execnet, which cannot serialize ``numpy.float64`` (a recorded property of one broke a whole run)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_plain(v) for v in value)
+    return value
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = (yield).get_result()
+    report.user_properties = [(key, _plain(value)) for key, value in report.user_properties]

@@ -102,7 +102,7 @@ def test_meta_gradients_match_finite_differences(name, data, record_property):
         down[i] -= FD_STEP
         fd = (fn(*up)[0] - fn(*down)[0]) / (2 * FD_STEP)
         errors[key] = abs(meta[i] - fd) / abs(fd)
-        record_property("oracle_error", (f"unroll {name} d/d{key} vs FD", {"float64": errors[key]}))
+        record_property("oracle_error", (f"unroll {name} d/d{key} vs FD", {"float64": float(errors[key])}))
     assert max(errors.values()) < 1e-6, errors
     assert all(abs(g) > 1e-3 for g in meta)  # every hyper-parameter matters: the test can fail
 
@@ -126,7 +126,7 @@ def test_compiled_backends_give_the_same_meta_gradient(backend, name, data, as_b
     fn, _ = meta_gradient_function(name, data, DEFAULT if backend == "default" else backend)
     got, expected = np.array(fn(*point)), np.array(reference_fn(*point))
     error = float(np.max(np.abs(got - expected) / np.abs(expected)))
-    record_property("oracle_error", (f"unroll {name} {backend} vs as built", {"float64": error}))
+    record_property("oracle_error", (f"unroll {name} {backend} vs as built", {"float64": float(error)}))
     assert error < 1e-12
 
 

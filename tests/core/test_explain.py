@@ -302,7 +302,7 @@ def test_the_printed_text_computes_the_compiled_update(label, results, record_pr
     expl, _, text, compiled = results[label]
     assert set(text) == set(compiled) and text
     worst = max(close(text[k], compiled[k]) for k in text)
-    record_property("oracle_error", (f"explain text vs compiled ({label.split('-')[0]})", {"float64": worst}))
+    record_property("oracle_error", (f"explain text vs compiled ({label.split('-')[0]})", {"float64": float(worst)}))
     assert worst <= TOL, expl.text
 
 
@@ -313,7 +313,7 @@ def test_the_printed_text_is_the_docstring_formula(label, results, record_proper
     expected = case.oracle(values, case.hyper)
     assert set(expected) == set(text), expl.text
     worst = max(close(text[k], expected[k]) for k in expected)
-    record_property("oracle_error", (f"explain text vs docstring ({case.name})", {"float64": worst}))
+    record_property("oracle_error", (f"explain text vs docstring ({case.name})", {"float64": float(worst)}))
     assert worst <= TOL, expl.text
 
 

@@ -147,8 +147,8 @@ def test_matches_the_papers_algorithm(runs, data, name, record_property):
         "params": max(relative_error([p[i] for p in params], [r[i] for r in reference[1:]]) for i in range(2)),
         "alpha": relative_error(rates, reference_rates),
     }
-    record_property("oracle_error", (f"hypergradient {name} params", {dtype: errors["params"]}))
-    record_property("oracle_error", (f"hypergradient {name} alpha", {dtype: errors["alpha"]}))
+    record_property("oracle_error", (f"hypergradient {name} params", {dtype: float(errors["params"])}))
+    record_property("oracle_error", (f"hypergradient {name} alpha", {dtype: float(errors["alpha"])}))
     assert errors["params"] < TOLERANCE[dtype] and errors["alpha"] < TOLERANCE[dtype], errors
     # the rate did adapt (a wrapper that left it alone would still be close to the reference otherwise)
     assert abs(reference_rates[-1] / reference_rates[0] - 1) > 0.1
