@@ -10,10 +10,33 @@ and JAX are exercised by ``test_backends.py``. SYMUPDATES_TEST_MODE replaces bot
 
 import os
 
-import numpy as np
-import pytensor
-import pytensor.tensor as pt
-import pytest
+
+def _own_compiledir_per_worker() -> None:
+    """Under pytest-xdist, give each worker its own C module cache under ``base_compiledir``.
+
+    PyTensor compiles a C module while holding the lock of its compiledir and rescans the whole
+    cache before each compilation, so workers sharing one compile one at a time. Must run before
+    PyTensor is imported (compiledir is read once); an explicit ``compiledir`` or
+    ``compiledir_format`` in PYTENSOR_FLAGS is left alone. Subprocesses inherit the setting.
+    """
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    flags = os.environ.get("PYTENSOR_FLAGS", "")
+    if not worker or "compiledir" in flags.replace("base_compiledir", ""):
+        return
+    # PyTensor's default format (the same on 2.38 and 3.x), plus the worker's name
+    own = (
+        f"compiledir_format=compiledir_%(short_platform)s-%(processor)s-%(python_version)s-%(python_bitwidth)s-{worker}"
+    )
+    os.environ["PYTENSOR_FLAGS"] = f"{flags},{own}" if flags else own
+
+
+_own_compiledir_per_worker()
+
+# PyTensor reads its flags when first imported, so these imports follow the call above
+import numpy as np  # noqa: E402
+import pytensor  # noqa: E402
+import pytensor.tensor as pt  # noqa: E402
+import pytest  # noqa: E402
 
 FAST = os.environ.get("SYMUPDATES_TEST_MODE", "FAST_COMPILE")
 DEFAULT = os.environ.get("SYMUPDATES_TEST_MODE") or pytensor.compile.mode.get_default_mode()

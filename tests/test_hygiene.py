@@ -49,7 +49,21 @@ def test_ci_script_uses_its_own_temporary_folder():
     assert not [line for line in script.splitlines() if ABSOLUTE.search(line) and not line.lstrip().startswith("#")]
     assert re.search(r"export TMPDIR=\"\$work/", script)
     assert re.search(r"PYTENSOR_FLAGS=\"base_compiledir=\$work/", script)
-    assert re.search(r"^trap '.*rm -rf \"\$work\"' EXIT", script, flags=re.M)
+    assert re.search(r"^trap cleanup EXIT$", script, flags=re.M)
+
+
+@pytest.mark.parametrize(("last_command", "status"), [("true", 0), ("(exit 3)", 3)])
+def test_ci_cleanup_keeps_the_exit_status(tmp_path, last_command, status):
+    """The EXIT trap of .ci/run removes its folder and exits with the script's own status, with
+    or without background jobs left (a bare ``kill`` under ``set -e`` once made a green run exit 2)."""
+    script = (ROOT / ".ci" / "run").read_text()
+    cleanup = re.search(r"^cleanup\(\) \{.*?^\}$", script, flags=re.M | re.S).group(0)
+    work = tmp_path / "work"
+    for background in ("", "sleep 30 &"):
+        work.mkdir()
+        body = f'set -euo pipefail\nwork="{work}"\n{cleanup}\ntrap cleanup EXIT\n{background}\n{last_command}\n'
+        result = subprocess.run(["bash", "-c", body], capture_output=True, text=True, timeout=20)
+        assert (result.returncode, work.exists()) == (status, False), (background, result.stderr)
 
 
 def test_the_check_catches_what_it_should():
