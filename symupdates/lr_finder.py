@@ -18,11 +18,15 @@ bias-corrected exponential moving average of fastai and Lightning (smoothing
     a_k = \beta\, a_{k-1} + (1-\beta)\, L_k \;(a_{-1} = 0), \qquad
     \bar L_k = \frac{a_k}{1 - \beta^{k+1}},
 
-and stop once the loss diverges: at a non-finite :math:`L_k`, or when
-:math:`\bar L_k > b_k + (d-1)\,|b_k|` with :math:`b_k = \min_{j \le k} \bar L_j`
-and :math:`d` = ``diverge`` (for a positive loss this is fastai's and
-Lightning's :math:`\bar L_k > d\, b_k`; the absolute value keeps the rule
-meaningful for a negative loss such as a negative ELBO). Afterwards every shared
+and stop once the loss diverges: at a non-finite :math:`L_k`, or, from step
+:math:`s` = ``skip_begin`` on, when :math:`\bar L_k > b_k + (d-1)\,|b_k|` with
+:math:`b_k = \min_{s \le j \le k} \bar L_j` and :math:`d` = ``diverge`` (for a
+positive loss this is fastai's and Lightning's :math:`\bar L_k > d\, b_k`; the
+absolute value keeps the rule meaningful for a negative loss such as a negative
+ELBO). The first :math:`s` steps, whose average rests on a few losses, are the
+ones the suggestion skips too: without them one lucky low loss of the first step
+followed by a high one stops a sweep over noisy losses at once (a one-draw
+Monte Carlo ELBO of ``pm.fit`` varies tenfold from step to step). Afterwards every shared
 variable the step writes (parameters, master copies, the optimizer's state and
 step counter, random generators) gets back its value from before the sweep,
 also when the sweep diverged to NaN or raised.
@@ -209,6 +213,8 @@ class RangeTest:
         :math:`\\beta \\in [0, 1)`; 0 records the raw loss as the smoothed one.
     diverge : float or None
         :math:`d > 1`; ``None`` stops only at a non-finite loss.
+    skip_begin : int
+        :math:`s \\ge 0`, the first step the ``diverge`` rule looks at.
     """
 
     start: float
@@ -216,6 +222,7 @@ class RangeTest:
     num_steps: int
     smooth: float
     diverge: float | None
+    skip_begin: int = 10
 
     def __post_init__(self):
         for name in ("start", "stop", "smooth", "diverge"):
@@ -232,6 +239,7 @@ class RangeTest:
         check_scalar("smooth", self.smooth, 0.0, 1.0, high_open=True, schedulable=False)
         if self.diverge is not None:
             check_scalar("diverge", self.diverge, 1.0, None, low_open=True, schedulable=False)
+        check_int("skip_begin", self.skip_begin, 0)
 
     def schedule(self) -> Schedule:
         r""":math:`\eta_k = \eta_{start} (\eta_{stop}/\eta_{start})^{k/(n-1)}` as a schedule of the step."""
@@ -256,9 +264,12 @@ class RangeTest:
                 losses.append(loss)
                 average = self.smooth * average + (1 - self.smooth) * loss
                 smoothed.append(average / (1 - self.smooth ** (k + 1)))
-                best = min(best, smoothed[-1])
+                if k >= self.skip_begin:
+                    best = min(best, smoothed[-1])
                 if not math.isfinite(smoothed[-1]) or (
-                    self.diverge is not None and smoothed[-1] > best + (self.diverge - 1) * abs(best)
+                    self.diverge is not None
+                    and k >= self.skip_begin
+                    and smoothed[-1] > best + (self.diverge - 1) * abs(best)
                 ):
                     diverged = True
                     break
@@ -353,6 +364,7 @@ def lr_find(
     num_steps: int = 100,
     smooth: float = 0.98,
     diverge: float | None = 4.0,
+    skip_begin: int = 10,
     mode=None,
 ) -> LRFinderResult:
     r"""Run the learning-rate range test of Smith (2017) on ``loss``; leave ``params`` as they were.
@@ -388,6 +400,9 @@ def lr_find(
     diverge : float or None, default 4
         :math:`d > 1`: stop when the smoothed loss exceeds its best by :math:`(d-1)`
         times the best's magnitude; ``None`` stops only at a non-finite loss.
+    skip_begin : int, default 10
+        The ``diverge`` rule starts at this step, and its best loss is the lowest from
+        there on (the suggestion skips the same steps by default).
     mode : str or Mode, optional
         The compilation mode (PyTensor's default).
 
@@ -411,7 +426,7 @@ def lr_find(
     >>> bool(result.suggestion < 2 / 10.0), w.get_value()
     (True, array([0., 0., 0.]))
     """
-    test = RangeTest(start, stop, num_steps, smooth, diverge)
+    test = RangeTest(start, stop, num_steps, smooth, diverge, skip_begin)
     loss = pt.as_tensor_variable(loss)
     if loss.ndim != 0:
         raise InputError(f"`loss` must be a scalar, got {loss.type}; sum or average it first.")

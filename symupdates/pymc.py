@@ -181,6 +181,7 @@ def lr_find(
     num_steps: int = 100,
     smooth: float = 0.98,
     diverge: float | None = 4.0,
+    skip_begin: int = 10,
     obj_n_mc=None,
     random_seed=None,
     inf_kwargs=None,
@@ -205,7 +206,7 @@ def lr_find(
     optimizer : named optimizer or factory, optional
         Without a learning rate (``symupdates.adam``, ``symupdates.adam(beta1=0.95)``).
         Default :func:`symupdates.adagrad_window`, ``pm.fit``'s default.
-    start, stop, num_steps, smooth, diverge
+    start, stop, num_steps, smooth, diverge, skip_begin
         As :func:`symupdates.lr_finder.lr_find`.
     obj_n_mc : int, optional
         Monte Carlo draws per step for the gradient and the loss (``Inference.fit``'s; one by default).
@@ -228,7 +229,7 @@ def lr_find(
     """
     from symupdates.optimizers.rms import adagrad_window
 
-    test = RangeTest(start, stop, num_steps, smooth, diverge)
+    test = RangeTest(start, stop, num_steps, smooth, diverge, skip_begin)
     for key, instead in (("obj_optimizer", "optimizer="), ("score", "nothing: the loss is always computed")):
         if key in kwargs:
             raise ArgumentError(f"lr_find() sets `{key}` itself; pass {instead}.")

@@ -41,11 +41,12 @@ def np_smoothed(losses, beta):
     return weights @ losses / (1 - beta ** (k + 1))
 
 
-def np_stop(smoothed, diverge):
+def np_stop(smoothed, diverge, skip_begin=10):
     """The first step at which the sweep must stop (None when it runs to the end)."""
     for k in range(len(smoothed)):
-        best = smoothed[: k + 1].min()
-        if not np.isfinite(smoothed[k]) or smoothed[k] > best + (diverge - 1) * abs(best):
+        if not np.isfinite(smoothed[k]):
+            return k
+        if k >= skip_begin and smoothed[k] > (best := smoothed[skip_begin : k + 1].min()) + (diverge - 1) * abs(best):
             return k
     return None
 
@@ -336,8 +337,9 @@ class Rate:
     losses=st.lists(st.floats(-1e3, 1e3), min_size=2, max_size=40),
     smooth=st.sampled_from([0.0, 0.5, 0.9, 0.98]),
     diverge=st.floats(1.01, 10.0),
+    skip_begin=st.sampled_from([0, 3, 10]),
 )
-def test_loop_smooths_and_stops_as_numpy(losses, smooth, diverge):
+def test_loop_smooths_and_stops_as_numpy(losses, smooth, diverge, skip_begin):
     """The loop alone, on given losses: the moving average, the stop rule and the restore."""
     rate, var = Rate(), pytensor.shared(np.array([1.0, 2.0]))
 
@@ -346,9 +348,9 @@ def test_loop_smooths_and_stops_as_numpy(losses, smooth, diverge):
         var.set_value(np.array([np.nan, 0.0]))
         return losses[k]
 
-    test = RangeTest(1e-3, 1.0, len(losses), smooth, diverge)
+    test = RangeTest(1e-3, 1.0, len(losses), smooth, diverge, skip_begin)
     result = test.run(step, rate, [var], lambda k: (k,))
-    stop = np_stop(np_smoothed(np.array(losses), smooth), diverge)
+    stop = np_stop(np_smoothed(np.array(losses), smooth), diverge, skip_begin)
     n = len(losses) if stop is None else stop + 1
     assert result.diverged == (stop is not None) and len(result.losses) == n
     np.testing.assert_array_equal(result.losses, losses[:n])
@@ -395,3 +397,22 @@ def test_plot_draws_the_curve_and_marks_the_suggestion(sgd_results, tmp_path, mo
     finally:
         plt.close("all")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_noisy_first_losses_do_not_stop_the_sweep():
+    """A lucky low first loss and a high second one (as one-draw ELBO estimates give) stopped the
+    sweep at step 1 under fastai's rule; the rule starts at ``skip_begin``, where the suggestion does."""
+    w = pytensor.shared(np.zeros(2), name="w")
+    noise = pt.dscalar("noise")
+    loss = 100.0 * ((w - 1.0) ** 2).sum() + noise  # h = 200: SGD is stable below 2/h = 0.01
+    draws = 5.0 * np.random.default_rng(3).lognormal(0.0, 1.2, size=100)  # heavy-tailed, tenfold spread
+    draws[:2] = [0.0, 2000.0]
+    kwargs = dict(inputs=[noise], data=lambda k: draws[k], start=1e-5, stop=1.0, mode=FAST)
+    old_rule = lr_find(symupdates.sgd, loss, [w], skip_begin=0, **kwargs)
+    assert old_rule.diverged and len(old_rule.losses) == 2 and old_rule.suggestion is None
+    result = lr_find(symupdates.sgd, loss, [w], **kwargs)
+    assert len(result.losses) > 50 and result.learning_rates[-1] > 0.01  # it ran on to the unstable rates
+    assert result.suggestion is not None and result.suggestion < 0.01
+    unstopped = lr_find(symupdates.sgd, loss, [w], diverge=None, **kwargs)  # the same steps, up to the stop
+    np.testing.assert_array_equal(result.losses, unstopped.losses[: len(result.losses)])
+    assert np.array_equal(w.get_value(), [0.0, 0.0])
